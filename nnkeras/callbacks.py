@@ -1,0 +1,123 @@
+"""Callbacks and TensorBoard extras used by the trainer.
+
+`RunCheckpoint` is the run's memory between processes: after every epoch it
+saves the model (with its optimizer state), the history, the best validation
+loss and the early-stopping counter. Keras's own EarlyStopping and
+BackupAndRestore would each keep half of that and EarlyStopping forgets its
+patience counter on restart, so one callback keeps all of it, atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from nnkeras import runs
+
+HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "seconds")
+
+
+class RunCheckpoint(keras.callbacks.Callback):
+    """Checkpoint, best model, history and early stopping on `val_loss`, kill-safe."""
+
+    def __init__(self, run_dir: Path, state: dict, patience: int):
+        super().__init__()
+        self.run_dir = Path(run_dir)
+        self.folder = self.run_dir / runs.CHECKPOINTS
+        self.state = state
+        self.patience = patience
+        self._epoch_start = 0.0
+
+    @staticmethod
+    def fresh_state() -> dict:
+        return {"epoch": 0, "checkpoint": None, "history": [], "best_val_loss": None,
+                "best_epoch": None, "wait": 0, "stopped_early": False, "train_seconds": 0.0}
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs or {}
+        seconds = time.perf_counter() - self._epoch_start
+        row = {"epoch": epoch + 1, "learning_rate": float(self.model.optimizer.learning_rate), "seconds": seconds}
+        row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
+        state = self.state
+        state["history"].append(row)
+        state["train_seconds"] += seconds
+        val_loss = row.get("val_loss", math.nan)
+        self.folder.mkdir(exist_ok=True)
+        if math.isfinite(val_loss) and (state["best_val_loss"] is None or val_loss < state["best_val_loss"]):
+            state.update(best_val_loss=val_loss, best_epoch=epoch + 1, wait=0)
+            runs.save_model_atomic(self.model, self.folder / runs.BEST)
+        else:
+            state["wait"] += 1
+        if self.patience and state["wait"] >= self.patience:
+            state["stopped_early"] = True
+            self.model.stop_training = True
+        self._save(epoch + 1)
+
+    def _save(self, epochs_done: int) -> None:
+        # Model first under a new name, then the state that points to it: a kill
+        # between the two leaves the previous state and its checkpoint intact.
+        name = f"epoch-{epochs_done:04d}.keras"
+        runs.save_model_atomic(self.model, self.folder / name)
+        previous = self.state["checkpoint"]
+        self.state.update(epoch=epochs_done, checkpoint=name)
+        runs.write_json(self.folder / runs.STATE, self.state)
+        write_history(self.run_dir / runs.HISTORY, self.state["history"])
+        if previous and previous != name:
+            (self.folder / previous).unlink(missing_ok=True)
+
+
+def write_history(path: Path, history: list[dict]) -> None:
+    text = io.StringIO()
+    writer = csv.DictWriter(text, fieldnames=HISTORY_COLUMNS, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(history)
+    runs.write_atomic(path, text.getvalue())
+
+
+def write_hparams(tb_dir: Path, hparams: dict, run_id: str) -> None:
+    """The config as a TensorBoard HParams session, so runs compare in one table."""
+    import tensorflow as tf
+    from tensorboard.plugins.hparams import api as hp
+
+    with tf.summary.create_file_writer(str(tb_dir)).as_default():
+        hp.hparams(hparams, trial_id=run_id)
+
+
+def write_graph(tb_dir: Path, model) -> None:
+    """The model's forward-pass op graph, for TensorBoard's Graphs tab.
+
+    Keras 3's TensorBoard callback writes only the conceptual (layer) graph.
+    """
+    import tensorflow as tf
+
+    shape = (None, *model.input_shape[1:])
+    forward = tf.function(lambda x: model(x, training=False))
+    graph = forward.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    with tf.summary.create_file_writer(str(Path(tb_dir) / "train")).as_default():
+        tf.summary.graph(graph)
+
+
+def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, confusion_png: bytes) -> None:
+    """Test scores beside the per-epoch curves (same tags, `test` run) and the confusion matrix."""
+    import tensorflow as tf
+
+    image = tf.io.decode_png(confusion_png, channels=4)[tf.newaxis]
+    with tf.summary.create_file_writer(str(Path(tb_dir) / "test")).as_default():
+        tf.summary.scalar("epoch_loss", loss, step=step)
+        tf.summary.scalar("epoch_accuracy", accuracy, step=step)
+        tf.summary.image("confusion_matrix", image, step=step)
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix

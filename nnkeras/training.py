@@ -1,0 +1,162 @@
+"""The one trainer: `train(experiment, run_dir) -> RunResult`.
+
+Everything an experiment needs happens here, in this order: check the config,
+seed every generator, load the data, build the model (all before the run
+directory exists, so bad input writes nothing), then compile, fit with the
+callbacks, evaluate on the test set and write the run directory.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from nnkeras import data as datasets  # noqa: E402
+from nnkeras import models, report, runs  # noqa: E402
+from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
+from nnkeras.config import Experiment, TrainConfig, flat, validate  # noqa: E402
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    metrics: dict
+    history: list[dict] = field(default_factory=list)
+
+
+def make_optimizer(cfg: TrainConfig):
+    if cfg.optimizer == "sgd":
+        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
+    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
+            "rmsprop": keras.optimizers.RMSprop}[cfg.optimizer](cfg.learning_rate)
+
+
+def compile_model(model, cfg: TrainConfig) -> None:
+    # The builders output logits, so the loss applies the softmax: once.
+    model.compile(
+        optimizer=make_optimizer(cfg),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+
+
+def training_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """Batches for epochs `first_epoch..epochs-1`, shuffled by (seed, epoch).
+
+    The order of epoch k depends only on the seed and k, so a resumed run sees
+    exactly the batches an uninterrupted one would have seen.
+    """
+    n = len(y)
+    features, labels = tf.constant(x), tf.constant(y)
+
+    def one_epoch(epoch):
+        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+
+    batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
+    return batches.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx))).prefetch(tf.data.AUTOTUNE)
+
+
+def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
+          dataset: datasets.Dataset | None = None) -> RunResult:
+    """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
+    validate(experiment)
+    run_dir = Path(run_dir)
+    keras.utils.set_random_seed(experiment.seed)
+    tf.config.experimental.enable_op_determinism()
+    data = dataset or datasets.load(experiment.data, experiment.seed)
+    state = _read_state(run_dir) if resume else None
+    if state and state["checkpoint"]:
+        model = keras.models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"])
+    else:
+        state = RunCheckpoint.fresh_state()
+        model = models.build(experiment.model.name, data.spec, experiment.model.params)
+        compile_model(model, experiment.train)
+
+    _prepare_run_dir(run_dir, experiment, data, resume)
+    cfg = experiment.train
+    finished = state["stopped_early"] or state["epoch"] >= cfg.epochs
+    if not finished:
+        _fit(model, data, experiment, run_dir, state, verbose)
+    return _finish(model, data, experiment, run_dir, state)
+
+
+def _read_state(run_dir: Path) -> dict | None:
+    path = run_dir / runs.CHECKPOINTS / runs.STATE
+    return runs.read_json(path) if path.is_file() else None  # killed before the first epoch ended
+
+
+def _prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
+    run_dir.mkdir(parents=True, exist_ok=resume)
+    runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
+    runs.write_json(run_dir / runs.DATA_SPEC, data.spec.to_dict())
+
+
+def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbose: int) -> None:
+    cfg = experiment.train
+    tb_dir = run_dir / runs.TENSORBOARD
+    first_epoch = state["epoch"]
+    if first_epoch == 0:
+        write_hparams(tb_dir, flat(experiment), run_id=f"{experiment.name}/{run_dir.name}")
+        write_graph(tb_dir, model)
+    callbacks = [
+        keras.callbacks.TerminateOnNaN(),
+        keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
+        RunCheckpoint(run_dir, state, patience=cfg.patience),
+    ]
+    model.fit(
+        training_batches(data.x_train, data.y_train, cfg.batch_size, experiment.seed, first_epoch, cfg.epochs),
+        steps_per_epoch=math.ceil(len(data.y_train) / cfg.batch_size),
+        initial_epoch=first_epoch,
+        epochs=cfg.epochs,
+        validation_data=(data.x_val, data.y_val),
+        validation_batch_size=max(cfg.batch_size, 256),
+        callbacks=callbacks,
+        shuffle=False,  # training_batches already shuffles, reproducibly
+        verbose=verbose,
+    )
+
+
+def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> RunResult:
+    """Evaluate the best model on the test set and write the rest of the run directory."""
+    best = run_dir / runs.CHECKPOINTS / runs.BEST
+    if best.is_file():
+        model = keras.models.load_model(best)
+    runs.save_model_atomic(model, run_dir / runs.MODEL)
+    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=512, verbose=0)
+    predicted = np.argmax(model.predict(data.x_test, batch_size=512, verbose=0), axis=1)
+    matrix = confusion_matrix(data.y_test, predicted, data.spec.num_classes)
+    epochs_run = state["epoch"]
+    title = f"{experiment.name}: test accuracy {accuracy:.4f}"
+    png = report.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
+    write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png)
+    if state["history"]:
+        report.plot_learning_curves(state["history"], run_dir / runs.LEARNING_CURVES)
+    diverged = any(not math.isfinite(row.get("loss", 0.0)) for row in state["history"])
+    metrics = {
+        "experiment": experiment.name,
+        "status": "diverged" if diverged else ("stopped_early" if state["stopped_early"] else "complete"),
+        "test_accuracy": float(accuracy),
+        "test_loss": float(loss),
+        "epochs_run": epochs_run,
+        "best_epoch": state["best_epoch"],
+        "best_val_loss": state["best_val_loss"],
+        "train_seconds": round(state["train_seconds"], 3),
+        "params": int(model.count_params()),
+        "dataset": data.spec.name,
+        **data.sizes(),
+        "seed": experiment.seed,
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
+    }
+    runs.write_json(run_dir / runs.METRICS, metrics)  # last: its presence marks the run complete
+    return RunResult(run_dir, metrics, state["history"])

@@ -131,9 +131,17 @@ def _section_from_dict(cls, value, section: str, source: str):
     for key, item in value.items():
         if key not in hints:
             raise ConfigError(f"{source}: unknown key '{section}.{key}'; allowed: {', '.join(hints)}")
-        # JSON has no tuples; restore them so a reloaded config equals the original.
-        kwargs[key] = tuple(item) if isinstance(item, list) else item
+        kwargs[key] = _tuples(item)
     return cls(**kwargs)
+
+
+def _tuples(value):
+    """JSON has no tuples: restore them, so a reloaded config equals the original."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
 
 
 # ----------------------------------------------------------------------------

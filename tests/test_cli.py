@@ -1,0 +1,80 @@
+"""The `nnkeras` command as a user runs it: real processes, exit codes, messages."""
+
+import json
+import subprocess
+import sys
+
+from conftest import REPO, run_cli
+
+
+def test_help_does_not_import_tensorflow():
+    code = "import sys, nnkeras.cli; nnkeras.cli.build_parser(); sys.exit('tensorflow' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPO).returncode == 0
+    result = run_cli("--help")
+    assert result.returncode == 0 and "run" in result.stdout and "report" in result.stdout
+
+
+def test_list_shows_experiments_datasets_and_models():
+    result = run_cli("list")
+    assert result.returncode == 0, result.stderr
+    for name in ("mnist_mlp", "mnist_sample", "fashion_mnist", "digits", "synthetic", "mlp"):
+        assert name in result.stdout
+
+
+def test_bad_override_exits_2_with_one_line_and_writes_nothing(tmp_path):
+    result = run_cli("run", "mnist_mlp", "--set", "train.epochs=-3", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: train.epochs must be in [1, 100000] (got -3): passes over the training set")
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_experiment_and_bad_model_argument(tmp_path):
+    unknown = run_cli("run", "mnist_mpl", "--runs-dir", str(tmp_path))
+    assert unknown.returncode == 2 and "unknown experiment 'mnist_mpl'; known: mnist_mlp" in unknown.stderr
+    bad = run_cli("run", "mnist_mlp", "--set", "model.dropout=1.5", "--set", "data.name=mnist_sample",
+                  "--runs-dir", str(tmp_path / "runs"))
+    assert bad.returncode == 2 and "model.dropout must be in [0, 1), got 1.5" in bad.stderr
+    assert "Traceback" not in bad.stderr and not (tmp_path / "runs").exists()
+
+
+def test_missing_data_files_exit_2_naming_them(tmp_path):
+    result = run_cli("run", "mnist_mlp", "--set", f"data.dir={tmp_path}", "--runs-dir", str(tmp_path / "runs"))
+    assert result.returncode == 2
+    assert "missing train-images-idx3-ubyte.gz" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_mnist_mlp_trains_on_every_image_of_local_idx_files(tmp_path, mnist_idx_dir):
+    runs_dir = tmp_path / "runs"
+    result = run_cli("run", "mnist_mlp", "--set", "data.name=mnist", "--set", f"data.dir={mnist_idx_dir}",
+                     "--runs-dir", str(runs_dir))
+    assert result.returncode == 0, result.stderr
+    assert "test accuracy:" in result.stdout and "Epoch 5/5" in result.stdout
+    (run_dir,) = runs_dir.glob("mnist_mlp/*")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_train"] + metrics["n_val"] == 600 and metrics["n_test"] == 200
+    assert metrics["params"] == 23_860 and metrics["epochs_run"] == 5
+    assert metrics["test_accuracy"] > 0.9  # the label is drawn in the image: an MLP learns it
+
+    report = run_cli("report", str(runs_dir))
+    assert report.returncode == 0, report.stderr
+    assert "| mnist_mlp" in report.stdout and "complete" in report.stdout
+    assert (runs_dir / "report.csv").read_text().count("\n") == 2
+
+    again = run_cli("run", "--resume", str(run_dir))
+    assert again.returncode == 2 and "already finished" in again.stderr
+
+
+def test_experiment_file_runs_as_a_script_offline(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "experiments/mnist_mlp.py", "--smoke", "--set", "data.name=mnist_sample",
+         "--runs-dir", str(tmp_path)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = tmp_path.glob("mnist_mlp/*")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["dataset"] == "mnist_sample" and metrics["epochs_run"] == 2
+    assert metrics["test_accuracy"] > 0.3  # real digits, 460 training images, 2 epochs: well above chance (0.1)

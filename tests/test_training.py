@@ -1,0 +1,153 @@
+"""One smoke run end to end, checked file by file, and its TensorBoard logs."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from conftest import REPO
+from nnkeras import runs
+from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+
+
+def smoke_experiment(**train):
+    return Experiment(
+        name="smoke",
+        data=DataConfig(name="synthetic", shape=(6, 6, 1), num_classes=3, size=400, val_fraction=0.2),
+        model=ModelConfig(name="mlp", params={"hidden": (16,)}),
+        train=TrainConfig(**{"epochs": 3, "batch_size": 32, **train}),
+        seed=3,
+    )
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory):
+    from nnkeras.training import train
+
+    run_dir = tmp_path_factory.mktemp("runs") / "smoke" / "r1"
+    return train(smoke_experiment(), run_dir)
+
+
+def test_run_directory_holds_every_file(smoke_run):
+    run_dir = smoke_run.run_dir
+    for name in (runs.CONFIG, runs.DATA_SPEC, runs.MODEL, runs.METRICS, runs.HISTORY,
+                 runs.LEARNING_CURVES, runs.CONFUSION_MATRIX, runs.TENSORBOARD):
+        assert (run_dir / name).exists(), name
+    for png in (runs.LEARNING_CURVES, runs.CONFUSION_MATRIX):
+        assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not list(run_dir.rglob("*.tmp*"))  # no temporary file left behind
+
+
+def test_metrics_and_history_describe_the_run(smoke_run):
+    metrics = json.loads((smoke_run.run_dir / runs.METRICS).read_text())
+    for key in ("test_accuracy", "test_loss", "epochs_run", "train_seconds", "params", "dataset", "n_train"):
+        assert key in metrics
+    assert metrics["epochs_run"] == 3 and metrics["dataset"] == "synthetic" and metrics["n_train"] == 320
+    assert metrics["params"] == 36 * 16 + 16 + 16 * 3 + 3
+    assert metrics["test_accuracy"] > 0.6  # three separable classes: well above chance (0.33)
+    rows = list(csv.DictReader((smoke_run.run_dir / runs.HISTORY).open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3]
+    assert {"loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"} <= set(rows[0])
+    assert float(rows[-1]["loss"]) < float(rows[0]["loss"])
+    assert Experiment.load(smoke_run.run_dir / runs.CONFIG) == smoke_experiment()
+
+
+def test_saved_model_reloads_and_scores_the_reported_accuracy(smoke_run):
+    import keras
+
+    from nnkeras import data
+
+    model = keras.models.load_model(smoke_run.run_dir / runs.MODEL)
+    ds = data.load(smoke_experiment().data, seed=3)
+    loss, accuracy = model.evaluate(ds.x_test, ds.y_test, verbose=0)
+    assert accuracy == pytest.approx(smoke_run.metrics["test_accuracy"], abs=1e-7)
+    assert loss == pytest.approx(smoke_run.metrics["test_loss"], rel=1e-5)
+
+
+def _tags(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return events
+
+
+def test_tensorboard_logs_scalars_histograms_graph_hparams_and_confusion_matrix(smoke_run):
+    tb = smoke_run.run_dir / runs.TENSORBOARD
+    train = _tags(tb / "train")
+    tags = set(train.Tags()["tensors"])
+    assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "dense_1/kernel/histogram"} <= tags
+    assert train.Tags()["graph"]
+    assert [e.step for e in train.Tensors("epoch_loss")] == [0, 1, 2]
+    validation = set(_tags(tb / "validation").Tags()["tensors"])
+    assert {"epoch_loss", "epoch_accuracy"} <= validation
+    test = _tags(tb / "test")
+    assert {"epoch_accuracy", "confusion_matrix"} <= set(test.Tags()["tensors"])
+    from tensorboard.util import tensor_util
+
+    logged = tensor_util.make_ndarray(test.Tensors("epoch_accuracy")[0].tensor_proto)
+    assert float(logged) == pytest.approx(smoke_run.metrics["test_accuracy"])
+    assert "_hparams_/session_start_info" in _tags(tb).Tags()["tensors"]
+
+
+def test_same_seed_gives_the_same_metrics(smoke_run, tmp_path):
+    from nnkeras.training import train
+
+    again = train(smoke_experiment(), tmp_path / "again")
+    assert again.metrics["test_loss"] == smoke_run.metrics["test_loss"]
+    assert again.metrics["test_accuracy"] == smoke_run.metrics["test_accuracy"]
+
+
+def test_early_stopping_stops_when_val_loss_stalls(tmp_path):
+    from nnkeras.training import train
+
+    # A learning rate this small leaves val_loss flat to the last digit rounding:
+    # with patience 1 the run must stop well before 30 epochs.
+    result = train(smoke_experiment(epochs=30, patience=1, learning_rate=1e-9, optimizer="sgd"), tmp_path / "r")
+    assert result.metrics["status"] == "stopped_early"
+    assert result.metrics["epochs_run"] < 30
+
+
+def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run):
+    """SIGKILL a real `nnkeras run` after its first epoch, then `--resume` it."""
+    from nnkeras.training import train
+
+    experiment = smoke_experiment(epochs=6)
+    experiment_file = tmp_path / "long.py"
+    experiment_file.write_text(
+        "from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig\n"
+        f"EXPERIMENT = Experiment.from_dict({json.loads(experiment.to_json())!r})\n"
+    )
+    runs_dir = tmp_path / "runs"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir",
+                                str(runs_dir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    state_files = []
+    while time.monotonic() < deadline and not state_files and process.poll() is None:
+        state_files = list(runs_dir.glob("smoke/*/checkpoints/state.json"))
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state_files, "the run never reached its first checkpoint"
+    run_dir = state_files[0].parent.parent
+    assert not (run_dir / runs.METRICS).exists(), "the run finished before it could be killed"
+
+    resumed = subprocess.run([sys.executable, "-m", "nnkeras", "run", "--resume", str(run_dir)],
+                             cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "test accuracy:" in resumed.stdout
+    metrics = json.loads((run_dir / runs.METRICS).read_text())
+    assert metrics["epochs_run"] == 6
+    rows = list(csv.DictReader((run_dir / runs.HISTORY).open()))
+    assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    # Batches depend only on (seed, epoch) and the optimizer state is in the
+    # checkpoint, so the resumed run ends where an uninterrupted one does.
+    straight = train(experiment, tmp_path / "straight")
+    assert metrics["test_loss"] == pytest.approx(straight.metrics["test_loss"], rel=1e-5)
+    assert metrics["test_accuracy"] == straight.metrics["test_accuracy"]

@@ -37,7 +37,7 @@ class RunCheckpoint(keras.callbacks.Callback):
     @staticmethod
     def fresh_state() -> dict:
         return {"epoch": 0, "checkpoint": None, "history": [], "best_val_loss": None,
-                "best_epoch": None, "wait": 0, "stopped_early": False, "train_seconds": 0.0}
+                "best_epoch": None, "wait": 0, "stop_reason": None, "train_seconds": 0.0}
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -57,8 +57,10 @@ class RunCheckpoint(keras.callbacks.Callback):
             runs.save_model_atomic(self.model, self.folder / runs.BEST)
         else:
             state["wait"] += 1
-        if self.patience and state["wait"] >= self.patience:
-            state["stopped_early"] = True
+        if not math.isfinite(row.get("loss", 0.0)):
+            state["stop_reason"] = "diverged"  # TerminateOnNaN has stopped the fit
+        elif self.patience and state["wait"] >= self.patience:
+            state["stop_reason"] = "stopped_early"
             self.model.stop_training = True
         self._save(epoch + 1)
 

@@ -84,7 +84,7 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
 
     _prepare_run_dir(run_dir, experiment, data, resume)
     cfg = experiment.train
-    finished = state["stopped_early"] or state["epoch"] >= cfg.epochs
+    finished = state["stop_reason"] or state["epoch"] >= cfg.epochs
     if not finished:
         _fit(model, data, experiment, run_dir, state, verbose)
     return _finish(model, data, experiment, run_dir, state)
@@ -141,10 +141,9 @@ def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> 
     write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png)
     if state["history"]:
         report.plot_learning_curves(state["history"], run_dir / runs.LEARNING_CURVES)
-    diverged = any(not math.isfinite(row.get("loss", 0.0)) for row in state["history"])
     metrics = {
         "experiment": experiment.name,
-        "status": "diverged" if diverged else ("stopped_early" if state["stopped_early"] else "complete"),
+        "status": state["stop_reason"] or "complete",
         "test_accuracy": float(accuracy),
         "test_loss": float(loss),
         "epochs_run": epochs_run,

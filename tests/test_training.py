@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from conftest import REPO
@@ -151,3 +152,14 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
     straight = train(experiment, tmp_path / "straight")
     assert metrics["test_loss"] == pytest.approx(straight.metrics["test_loss"], rel=1e-5)
     assert metrics["test_accuracy"] == straight.metrics["test_accuracy"]
+
+
+def test_diverging_run_stops_and_keeps_its_best_finite_model(tmp_path):
+    from nnkeras.training import train
+
+    # SGD at learning rate 10 blows the loss up by orders of magnitude per epoch.
+    result = train(smoke_experiment(epochs=30, patience=0, learning_rate=10.0, optimizer="sgd"), tmp_path / "r")
+    assert result.metrics["status"] == "diverged"
+    assert result.metrics["epochs_run"] < 30
+    assert result.metrics["best_epoch"] == 1
+    assert np.isfinite(result.metrics["test_loss"])

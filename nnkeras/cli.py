@@ -7,7 +7,6 @@ and `nnkeras report` answer at once.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -17,54 +16,18 @@ from nnkeras.errors import NNKerasError
 EXIT_BAD_INPUT = 2
 
 
-def experiment_dirs() -> list[Path]:
-    """Where experiment files are looked up: ./experiments, then the source checkout's."""
-    here = Path.cwd() / "experiments"
-    checkout = Path(__file__).resolve().parent.parent / "experiments"
-    return [d for d in dict.fromkeys([here, checkout]) if d.is_dir()]
-
-
-def find_experiment_file(name_or_file: str) -> Path:
-    path = Path(name_or_file)
-    if path.suffix == ".py":
-        if not path.is_file():
-            raise NNKerasError(f"{path}: no such experiment file")
-        return path
-    for folder in experiment_dirs():
-        if (folder / f"{name_or_file}.py").is_file():
-            return folder / f"{name_or_file}.py"
-    known = sorted({p.stem for d in experiment_dirs() for p in d.glob("[!_]*.py")})
-    raise NNKerasError(f"unknown experiment '{name_or_file}'; known: {', '.join(known) or 'none found'}"
-                       " (or pass the path of a .py file that defines EXPERIMENT)")
-
-
-def load_experiment(name_or_file: str):
-    """Import an experiment file and return its `EXPERIMENT`."""
-    from nnkeras.config import Experiment
-
-    path = find_experiment_file(name_or_file)
-    spec = importlib.util.spec_from_file_location(f"nnkeras_experiment_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    experiment = getattr(module, "EXPERIMENT", None)
-    if not isinstance(experiment, Experiment):
-        raise NNKerasError(f"{path}: defines no EXPERIMENT = nnkeras.Experiment(...)")
-    return experiment
-
-
 def cmd_list(args) -> int:
-    from nnkeras import data, models
+    from nnkeras import data, launch, models
 
     print("experiments:")
-    for folder in experiment_dirs():
-        for path in sorted(folder.glob("[!_]*.py")):
-            print(f"  {path.stem:<20} {_first_doc_line(path)}")
+    for path in launch.experiment_files():
+        print(f"  {path.stem:<24} {_first_doc_line(path)}")
     print("datasets:")
     for name, text in data.describe().items():
-        print(f"  {name:<20} {text}")
+        print(f"  {name:<24} {text}")
     print("models:")
     for name, text in models.describe().items():
-        print(f"  {name:<20} {text}")
+        print(f"  {name:<24} {text}")
     return 0
 
 
@@ -76,30 +39,25 @@ def _first_doc_line(path: Path) -> str:
 
 
 def cmd_run(args) -> int:
-    from nnkeras import config, models, runs
+    from nnkeras import launch, models
 
+    verbose = 1 if sys.stdout.isatty() else 2  # progress bar on a terminal, a line per epoch in logs
     if args.resume:
-        run_dir = runs.check_resumable(Path(args.resume))
-        experiment = config.Experiment.load(run_dir / runs.CONFIG)
-        if any(not item.startswith("train.epochs=") for item in args.set):
+        if any(not item.startswith("train.epochs=") for item in args.set) or args.smoke:
             raise NNKerasError("--resume keeps the run's config; only --set train.epochs=N (to train longer) is allowed")
-        experiment = config.apply_overrides(experiment, args.set)
+        folder, results = launch.resume(args.resume, args.set, verbose)
     else:
         if not args.experiment:
             raise NNKerasError("run: name an experiment (see `nnkeras list`) or pass --resume RUN_DIR")
-        experiment = load_experiment(args.experiment)
-        experiment = config.apply_overrides(experiment, args.set, model_defaults=models.builder_defaults)
-        if args.smoke:
-            experiment = config.smoke(experiment)
-        run_dir = runs.new_run_dir(args.runs_dir, experiment.name)
-
-    from nnkeras.training import train
-
-    result = train(experiment, run_dir, resume=bool(args.resume), verbose=1 if sys.stdout.isatty() else 2)
-    m = result.metrics
-    print(f"run directory: {result.run_dir}")
-    print(f"test accuracy: {m['test_accuracy']:.4f} (test loss {m['test_loss']:.4f}, "
-          f"{m['epochs_run']} epochs, {m['train_seconds']:.1f} s of training, {m['dataset']}, n_train={m['n_train']})")
+        plan = launch.prepare(launch.load_plan(args.experiment), args.set, models.builder_defaults, args.smoke)
+        folder, results = launch.run_plan(plan, args.runs_dir, verbose)
+    for result in results:
+        m = result.metrics
+        print(f"run directory: {result.run_dir}")
+        print(f"test accuracy: {m['test_accuracy']:.4f} (test loss {m['test_loss']:.4f}, {m['epochs_run']} epochs,"
+              f" {m['train_seconds']:.1f} s of training, {m['dataset']}, n_train={m['n_train']})")
+    if len(results) > 1:
+        print(f"summary: {folder / 'summary.md'}")
     return 0
 
 
@@ -129,7 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="override a setting, e.g. --set train.epochs=10 --set model.hidden=64,32")
     run.add_argument("--runs-dir", default="runs", help="where run directories go (default: runs)")
     run.add_argument("--smoke", action="store_true", help="shrink to seconds: 512 examples, 2 epochs")
-    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run in RUN_DIR")
+    run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (or group of runs) in RUN_DIR")
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="one row per run: a Markdown table, saved as CSV")

@@ -72,13 +72,17 @@ REPORT_COLUMNS = [
 
 def runs_table(runs_dir: str | Path) -> pd.DataFrame:
     """One row per run directory under `runs_dir`; unfinished runs are listed as such."""
+    return _table(runs.find_runs(runs_dir), Path(runs_dir))
+
+
+def _table(run_dirs: list[Path], root: Path) -> pd.DataFrame:
     rows = []
-    for run_dir in runs.find_runs(runs_dir):
+    for run_dir in run_dirs:
         config = _read(run_dir / runs.CONFIG)
         metrics = _read(run_dir / runs.METRICS)
         row = {
             "experiment": config.get("name", run_dir.parent.name),
-            "run": run_dir.name,
+            "run": str(run_dir.relative_to(root)),
             "status": metrics.get("status", "complete") if metrics else "incomplete",
             "dataset": config.get("data", {}).get("name"),
             "model": config.get("model", {}).get("name"),
@@ -94,3 +98,40 @@ def _read(path: Path) -> dict:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+
+
+def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) -> None:
+    """Overlaid learning curves of several runs: validation solid, training dashed,
+    so a widening gap (overfitting) is visible per variant."""
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for (name, history), color in zip(histories.items(), plt.cm.tab10.colors * 3):
+        frame = pd.DataFrame(history)
+        for ax, metric in zip(axes, ("loss", "accuracy")):
+            if f"val_{metric}" in frame:
+                ax.plot(frame["epoch"], frame[f"val_{metric}"], color=color, label=name)
+            if metric in frame:
+                ax.plot(frame["epoch"], frame[metric], color=color, linestyle="--", alpha=0.6)
+    for ax, metric in zip(axes, ("loss", "accuracy")):
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_ylabel(f"{metric} (solid: validation, dashed: train)")
+        ax.grid(alpha=0.3)
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    fig.tight_layout()
+    runs.write_atomic(path, _png(fig))
+
+
+def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
+    """summary.csv / summary.md / summary.png for a group of variant runs."""
+    group_dir = Path(group_dir)
+    table = _table(run_dirs, group_dir)
+    runs.write_atomic(group_dir / "summary.csv", table.to_csv(index=False))
+    shown = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+    runs.write_atomic(group_dir / "summary.md", f"# {group_dir.parent.name} ({group_dir.name})\n\n{shown}\n")
+    histories = {d.name: pd.read_csv(d / runs.HISTORY).to_dict("records")
+                 for d in run_dirs if (d / runs.HISTORY).is_file()}
+    if histories:
+        plot_comparison(histories, group_dir / "summary.png", f"{group_dir.parent.name}: learning curves")
+    print(shown, flush=True)
+    return table

@@ -92,5 +92,5 @@ def check_resumable(run_dir: Path) -> Path:
 
 
 def find_runs(runs_dir: str | Path) -> list[Path]:
-    """Every run directory under `runs_dir` (those holding a config.json), oldest first."""
-    return sorted(p.parent for p in Path(runs_dir).glob(f"*/*/{CONFIG}"))
+    """Every run directory under `runs_dir` (those holding a config.json), variants of groups included."""
+    return sorted(p.parent for p in Path(runs_dir).rglob(CONFIG))

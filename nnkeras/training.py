@@ -71,6 +71,7 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
     validate(experiment)
     run_dir = Path(run_dir)
+    keras.backend.clear_session()  # free the previous run's graphs: groups and searches train many models
     keras.utils.set_random_seed(experiment.seed)
     tf.config.experimental.enable_op_determinism()
     data = dataset or datasets.load(experiment.data, experiment.seed)

@@ -78,3 +78,39 @@ def test_experiment_file_runs_as_a_script_offline(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["dataset"] == "mnist_sample" and metrics["epochs_run"] == 2
     assert metrics["test_accuracy"] > 0.3  # real digits, 460 training images, 2 epochs: well above chance (0.1)
+
+
+GROUP_FILE = '''"""Two variants of one experiment."""
+from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
+
+data = DataConfig(name="synthetic", shape=(6, 6, 1), num_classes=3, size=300)
+EXPERIMENTS = [
+    Experiment(name="narrow", data=data, model=ModelConfig(params={"hidden": (4,)}), train=TrainConfig(epochs=2)),
+    Experiment(name="wide", data=data, model=ModelConfig(params={"hidden": (64,)}), train=TrainConfig(epochs=2)),
+]
+'''
+
+
+def test_a_group_trains_every_variant_and_writes_a_summary(tmp_path):
+    experiment_file = tmp_path / "two_widths.py"
+    experiment_file.write_text(GROUP_FILE)
+    runs_dir = tmp_path / "runs"
+    result = run_cli("run", str(experiment_file), "--runs-dir", str(runs_dir), "--set", "train.epochs=3")
+    assert result.returncode == 0, result.stderr
+    (group_dir,) = runs_dir.glob("two_widths/*")
+    for variant in ("narrow", "wide"):
+        metrics = json.loads((group_dir / variant / "metrics.json").read_text())
+        assert metrics["epochs_run"] == 3  # --set reaches every variant
+    summary = (group_dir / "summary.csv").read_text().splitlines()
+    assert len(summary) == 3 and summary[1].startswith("narrow") and summary[2].startswith("wide")
+    assert (group_dir / "summary.png").read_bytes()[:4] == b"\x89PNG"
+
+    # A variant lost mid-way is retrained by --resume on the group; the finished one is kept.
+    import shutil
+
+    shutil.rmtree(group_dir / "wide")
+    before = (group_dir / "narrow" / "metrics.json").read_text()
+    again = run_cli("run", "--resume", str(group_dir))
+    assert again.returncode == 0, again.stderr
+    assert (group_dir / "narrow" / "metrics.json").read_text() == before
+    assert json.loads((group_dir / "wide" / "metrics.json").read_text())["epochs_run"] == 3

@@ -1,0 +1,131 @@
+"""From an experiment file to run directories: one run, or a group of variants.
+
+An experiment file defines either
+
+    EXPERIMENT = Experiment(...)            # one run:  runs/<name>/<run id>/
+    EXPERIMENTS = [Experiment(...), ...]    # a group:  runs/<file>/<run id>/<variant name>/
+
+A group (an ablation, a comparison) trains each variant into a normal run
+directory, then writes `summary.csv`, `summary.md` and `summary.png` (overlaid
+learning curves) in the group folder. `group.json` lists the variants, so
+`--resume GROUP_DIR` knows which are still to do.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+
+from nnkeras import runs
+from nnkeras.config import Experiment, apply_overrides, smoke
+from nnkeras.errors import NNKerasError
+
+GROUP = "group.json"
+
+
+@dataclass
+class Plan:
+    """What `nnkeras run` will train: the experiments and, for a group, its name."""
+
+    experiments: list[Experiment]
+    group: str | None = None
+
+
+def experiment_dirs() -> list[Path]:
+    """Where experiment files are looked up: ./experiments, then the source checkout's."""
+    here = Path.cwd() / "experiments"
+    checkout = Path(__file__).resolve().parent.parent / "experiments"
+    return [d for d in dict.fromkeys([here, checkout]) if d.is_dir()]
+
+
+def experiment_files() -> list[Path]:
+    seen: dict[str, Path] = {}
+    for folder in experiment_dirs():
+        for path in sorted(folder.glob("[!_]*.py")):
+            seen.setdefault(path.stem, path)
+    return list(seen.values())
+
+
+def find_experiment_file(name_or_file: str) -> Path:
+    path = Path(name_or_file)
+    if path.suffix == ".py":
+        if not path.is_file():
+            raise NNKerasError(f"{path}: no such experiment file")
+        return path
+    for candidate in experiment_files():
+        if candidate.stem == name_or_file:
+            return candidate
+    known = ", ".join(p.stem for p in experiment_files()) or "none found"
+    raise NNKerasError(f"unknown experiment '{name_or_file}'; known: {known}"
+                       " (or pass the path of a .py file that defines EXPERIMENT)")
+
+
+def load_plan(name_or_file: str) -> Plan:
+    """Import an experiment file and return what it asks to train."""
+    path = find_experiment_file(name_or_file)
+    spec = importlib.util.spec_from_file_location(f"nnkeras_experiment_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    single, group = getattr(module, "EXPERIMENT", None), getattr(module, "EXPERIMENTS", None)
+    if isinstance(single, Experiment):
+        return Plan([single])
+    if isinstance(group, (list, tuple)) and group and all(isinstance(e, Experiment) for e in group):
+        names = [e.name for e in group]
+        if len(set(names)) != len(names):
+            raise NNKerasError(f"{path}: variant names must differ (got {', '.join(names)})")
+        return Plan(list(group), group=path.stem)
+    raise NNKerasError(f"{path}: defines neither EXPERIMENT = Experiment(...) nor EXPERIMENTS = [Experiment(...), ...]")
+
+
+def prepare(plan: Plan, overrides: list[str], model_defaults, shrink: bool) -> Plan:
+    """Apply `--set` overrides (and `--smoke`) to every experiment; all are checked before any is run."""
+    experiments = [apply_overrides(e, overrides, model_defaults=model_defaults) for e in plan.experiments]
+    if shrink:
+        experiments = [smoke(e) for e in experiments]
+    return Plan(experiments, plan.group)
+
+
+def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list]:
+    """Train the plan into a new folder; return that folder and the RunResults."""
+    from nnkeras.training import train
+
+    if plan.group is None:
+        (experiment,) = plan.experiments
+        run_dir = runs.new_run_dir(runs_dir, experiment.name)
+        return run_dir, [train(experiment, run_dir, verbose=verbose)]
+    group_dir = runs.new_run_dir(runs_dir, plan.group)
+    group_dir.mkdir(parents=True)
+    runs.write_json(group_dir / GROUP, {"group": plan.group, "experiments": [e.to_dict() for e in plan.experiments]})
+    return group_dir, _train_group(group_dir, plan.experiments, verbose)
+
+
+def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[Path, list]:
+    """Continue an interrupted run, or every unfinished variant of a group."""
+    from nnkeras.training import train
+
+    path = Path(path)
+    if (path / GROUP).is_file():
+        raw = runs.read_json(path / GROUP)
+        experiments = [apply_overrides(Experiment.from_dict(e, str(path / GROUP)), epochs_override)
+                       for e in raw["experiments"]]
+        return path, _train_group(path, experiments, verbose)
+    run_dir = runs.check_resumable(path)
+    experiment = apply_overrides(Experiment.load(run_dir / runs.CONFIG), epochs_override)
+    return run_dir, [train(experiment, run_dir, resume=True, verbose=verbose)]
+
+
+def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int) -> list:
+    from nnkeras import report
+    from nnkeras.training import RunResult, train
+
+    results = []
+    for experiment in experiments:
+        run_dir = group_dir / experiment.name
+        if runs.is_complete(run_dir):
+            results.append(RunResult(run_dir, runs.read_json(run_dir / runs.METRICS)))
+            continue
+        print(f"--- {experiment.name} ---", flush=True)
+        results.append(train(experiment, run_dir, resume=run_dir.exists(), verbose=verbose))
+    report.write_group_summary(group_dir, [r.run_dir for r in results])
+    return results

@@ -101,9 +101,9 @@ def write_graph(tb_dir: Path, model) -> None:
     """
     import tensorflow as tf
 
-    shape = (None, *model.input_shape[1:])
+    signature = tf.nest.map_structure(lambda t: tf.TensorSpec(t.shape, t.dtype), model.input)
     forward = tf.function(lambda x: model(x, training=False))
-    graph = forward.get_concrete_function(tf.TensorSpec(shape, tf.float32)).graph
+    graph = forward.get_concrete_function(signature).graph
     with tf.summary.create_file_writer(str(Path(tb_dir) / "train")).as_default():
         tf.summary.graph(graph)
 

@@ -41,7 +41,13 @@ class DataConfig:
     limit: int | None = field(
         default=None, metadata=_rule("use at most this many examples of the training pool", min=2)
     )
-    # The three fields below only shape the `synthetic` dataset.
+    holdout_classes: tuple[int, ...] = field(
+        default=(), metadata=_rule("classes kept out of training, for verification of embeddings", min=0)
+    )
+    # Token datasets (imdb, long_range): vocabulary size and sequence length.
+    vocab_size: int = field(default=10000, metadata=_rule("token ids kept (most frequent first)", min=3, max=10**7))
+    seq_len: int = field(default=200, metadata=_rule("tokens per example (pad or cut)", min=1, max=100000))
+    # The three fields below only shape the `synthetic` and `long_range` datasets.
     shape: tuple[int, ...] = field(default=(28, 28, 1), metadata=_rule("synthetic input shape", min=1))
     num_classes: int = field(default=10, metadata=_rule("synthetic number of classes", min=2, max=10000))
     size: int = field(default=1000, metadata=_rule("synthetic training-pool size", min=2))

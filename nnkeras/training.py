@@ -24,6 +24,7 @@ from nnkeras import data as datasets  # noqa: E402
 from nnkeras import models, report, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
 from nnkeras.config import Experiment, TrainConfig, flat, validate  # noqa: E402
+from nnkeras.embeddings import embedding_metrics  # noqa: E402
 
 
 @dataclass
@@ -40,11 +41,11 @@ def make_optimizer(cfg: TrainConfig):
             "rmsprop": keras.optimizers.RMSprop}[cfg.optimizer](cfg.learning_rate)
 
 
-def compile_model(model, cfg: TrainConfig) -> None:
+def compile_model(model, cfg: TrainConfig, loss) -> None:
     # The builders output logits, so the loss applies the softmax: once.
     model.compile(
         optimizer=make_optimizer(cfg),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
@@ -56,14 +57,25 @@ def training_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs:
     exactly the batches an uninterrupted one would have seen.
     """
     n = len(y)
-    features, labels = tf.constant(x), tf.constant(y)
+    features = tf.nest.map_structure(tf.constant, x)  # an array, or a dict of columns
+    labels = tf.constant(y)
 
     def one_epoch(epoch):
         order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
         return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
 
     batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
-    return batches.map(lambda idx: (tf.gather(features, idx), tf.gather(labels, idx))).prefetch(tf.data.AUTOTUNE)
+    def gather(idx):
+        return tf.nest.map_structure(lambda column: tf.gather(column, idx), features), tf.gather(labels, idx)
+
+    return batches.map(gather).prefetch(tf.data.AUTOTUNE)
+
+
+def in_batches(x, y=None, batch_size: int = 512):
+    """A tf.data pipeline over in-memory inputs (arrays or dicts of columns, strings included)."""
+    x = tf.nest.map_structure(tf.constant, x)
+    items = x if y is None else (x, tf.constant(y))
+    return tf.data.Dataset.from_tensor_slices(items).batch(batch_size)
 
 
 def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
@@ -81,7 +93,7 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     else:
         state = RunCheckpoint.fresh_state()
         model = models.build(experiment.model.name, data.spec, experiment.model.params)
-        compile_model(model, experiment.train)
+        compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params))
 
     _prepare_run_dir(run_dir, experiment, data, resume)
     cfg = experiment.train
@@ -119,8 +131,7 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         steps_per_epoch=math.ceil(len(data.y_train) / cfg.batch_size),
         initial_epoch=first_epoch,
         epochs=cfg.epochs,
-        validation_data=(data.x_val, data.y_val),
-        validation_batch_size=max(cfg.batch_size, 256),
+        validation_data=in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256)),
         callbacks=callbacks,
         shuffle=False,  # training_batches already shuffles, reproducibly
         verbose=verbose,
@@ -133,8 +144,8 @@ def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> 
     if best.is_file():
         model = keras.models.load_model(best)
     runs.save_model_atomic(model, run_dir / runs.MODEL)
-    loss, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=512, verbose=0)
-    predicted = np.argmax(model.predict(data.x_test, batch_size=512, verbose=0), axis=1)
+    loss, accuracy = model.evaluate(in_batches(data.x_test, data.y_test), verbose=0)
+    predicted = np.argmax(model.predict(in_batches(data.x_test), verbose=0), axis=1)
     matrix = confusion_matrix(data.y_test, predicted, data.spec.num_classes)
     epochs_run = state["epoch"]
     title = f"{experiment.name}: test accuracy {accuracy:.4f}"
@@ -158,5 +169,7 @@ def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> 
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }
+    if data.x_holdout is not None:
+        metrics.update(embedding_metrics(model, data))
     runs.write_json(run_dir / runs.METRICS, metrics)  # last: its presence marks the run complete
     return RunResult(run_dir, metrics, state["history"])

@@ -8,8 +8,12 @@ called, so `nnkeras list` stays quick.
 from __future__ import annotations
 
 from nnkeras.data.base import Dataset, DataSpec, RawSplits, split
+from nnkeras.data.cifar import load_cifar10
+from nnkeras.data.image_folder import load_image_folder
 from nnkeras.data.images import load_digits, load_fashion_mnist, load_mnist, load_mnist_sample
 from nnkeras.data.synthetic import load_synthetic
+from nnkeras.data.tabular import load_titanic
+from nnkeras.data.text import load_imdb, load_long_range
 from nnkeras.errors import ConfigError
 
 DATASETS = {
@@ -18,6 +22,11 @@ DATASETS = {
     "mnist_sample": load_mnist_sample,
     "digits": load_digits,
     "synthetic": load_synthetic,
+    "cifar10": load_cifar10,
+    "imdb": load_imdb,
+    "long_range": load_long_range,
+    "titanic": load_titanic,
+    "image_folder": load_image_folder,
 }
 
 
@@ -31,7 +40,7 @@ def load(cfg, seed: int) -> Dataset:
     if cfg.name not in DATASETS:
         raise ConfigError(f"data.name '{cfg.name}' is not a dataset; choose one of {', '.join(DATASETS)}")
     raw = DATASETS[cfg.name](cfg)
-    return split(raw, cfg.val_fraction, seed, cfg.limit)
+    return split(raw, cfg.val_fraction, seed, cfg.limit, tuple(cfg.holdout_classes))
 
 
 __all__ = ["DATASETS", "Dataset", "DataSpec", "RawSplits", "describe", "load"]

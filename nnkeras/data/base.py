@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
@@ -13,8 +13,10 @@ from nnkeras.errors import DataError
 class DataSpec:
     """What a model and an app need to know about the inputs.
 
-    A raw example `x` (for images: pixel values 0..255) becomes the model's
-    input as `(x * scale - mean) / std`.
+    A raw float example `x` (for images: pixel values 0..255) becomes the
+    model's input as `(x * scale - mean) / std`. Token ids (input_dtype int32)
+    go in as they are; tabular rows (input_dtype "features", a dict of
+    columns) are preprocessed inside the model, from `features`.
     """
 
     name: str
@@ -24,9 +26,18 @@ class DataSpec:
     scale: float = 1.0
     mean: float = 0.0
     std: float = 1.0
+    input_dtype: str = "float32"
+    vocab_size: int | None = None  # token ids lie in 0..vocab_size-1; 0 is padding
+    # Tabular: {"categorical": {column: [values...]}, "numeric": {column: [mean, variance]}},
+    # measured on the training split by the loader.
+    features: dict | None = None
 
-    def normalise(self, raw: np.ndarray) -> np.ndarray:
-        return ((np.asarray(raw, dtype=np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
+    def normalise(self, raw):
+        if self.input_dtype == "float32":
+            return ((np.asarray(raw, dtype=np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
+        if self.input_dtype == "int32":
+            return np.asarray(raw, dtype=np.int32)
+        return raw
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -36,27 +47,44 @@ class DataSpec:
 class RawSplits:
     """A loader's output: the training pool and the test set, before normalisation."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | dict
     y_train: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | dict
     y_test: np.ndarray
     spec: DataSpec
+
+
+def take(x, index):
+    """Rows `index` of an array, or of every column of a tabular dict."""
+    return {k: v[index] for k, v in x.items()} if isinstance(x, dict) else x[index]
+
+
+def count(x) -> int:
+    return len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
 
 
 @dataclass
 class Dataset:
     """Normalised float32 inputs and int labels, split three ways."""
 
-    x_train: np.ndarray
+    x_train: np.ndarray | dict
     y_train: np.ndarray
-    x_val: np.ndarray
+    x_val: np.ndarray | dict
     y_val: np.ndarray
-    x_test: np.ndarray
+    x_test: np.ndarray | dict
     y_test: np.ndarray
     spec: DataSpec
+    # Classes kept out of training entirely (data.holdout_classes): unseen
+    # identities for verification of embedding models. Labels keep their
+    # original class ids here.
+    x_holdout: np.ndarray | None = None
+    y_holdout: np.ndarray | None = None
 
     def sizes(self) -> dict[str, int]:
-        return {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+        sizes = {"n_train": len(self.y_train), "n_val": len(self.y_val), "n_test": len(self.y_test)}
+        if self.y_holdout is not None:
+            sizes["n_holdout"] = len(self.y_holdout)
+        return sizes
 
 
 def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarray:
@@ -68,15 +96,17 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarra
     return labels.astype(np.int64)
 
 
-def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None) -> Dataset:
+def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None,
+          holdout_classes: tuple[int, ...] = ()) -> Dataset:
     """Carve validation out of the training pool, deterministically by `seed`.
 
     The pool is shuffled once with the seed; `limit` keeps its first examples
     (quick runs on a subset); the first `val_fraction` of what remains is the
     validation set. The test set is never touched.
     """
-    if len(raw.x_train) != len(raw.y_train):
-        raise DataError(f"{raw.spec.name}: {len(raw.x_train)} training inputs but {len(raw.y_train)} labels")
+    if count(raw.x_train) != len(raw.y_train):
+        raise DataError(f"{raw.spec.name}: {count(raw.x_train)} training inputs but {len(raw.y_train)} labels")
+    raw, holdout = _hold_out(raw, holdout_classes) if holdout_classes else (raw, None)
     order = np.random.default_rng(seed).permutation(len(raw.y_train))
     if limit is not None:
         order = order[:limit]
@@ -88,12 +118,35 @@ def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None) -> 
         )
     val, train = order[:n_val], order[n_val:]
     spec = raw.spec
-    return Dataset(
-        x_train=spec.normalise(raw.x_train[train]),
+    dataset = Dataset(
+        x_train=spec.normalise(take(raw.x_train, train)),
         y_train=raw.y_train[train],
-        x_val=spec.normalise(raw.x_train[val]),
+        x_val=spec.normalise(take(raw.x_train, val)),
         y_val=raw.y_train[val],
         x_test=spec.normalise(raw.x_test),
         y_test=raw.y_test,
         spec=spec,
     )
+    if holdout is not None:
+        dataset.x_holdout, dataset.y_holdout = spec.normalise(holdout[0]), holdout[1]
+    return dataset
+
+
+def _hold_out(raw: RawSplits, classes: tuple[int, ...]):
+    """Move every example of `classes` (from pool and test) aside; renumber the rest 0..k-1."""
+    spec = raw.spec
+    bad = [c for c in classes if not 0 <= c < spec.num_classes]
+    if bad:
+        raise DataError(f"data.holdout_classes: {bad[0]} is not a class of {spec.name} (0..{spec.num_classes - 1})")
+    kept = [c for c in range(spec.num_classes) if c not in classes]
+    if len(kept) < 2:
+        raise DataError("data.holdout_classes leaves fewer than 2 classes to train on")
+    renumber = np.full(spec.num_classes, -1)
+    renumber[kept] = np.arange(len(kept))
+    held = [np.isin(raw.y_train, classes), np.isin(raw.y_test, classes)]
+    holdout_x = np.concatenate([take(raw.x_train, held[0]), take(raw.x_test, held[1])])
+    holdout_y = np.concatenate([raw.y_train[held[0]], raw.y_test[held[1]]])
+    new_spec = replace(spec, num_classes=len(kept), class_names=tuple(spec.class_names[c] for c in kept))
+    kept_raw = RawSplits(take(raw.x_train, ~held[0]), renumber[raw.y_train[~held[0]]],
+                         take(raw.x_test, ~held[1]), renumber[raw.y_test[~held[1]]], new_spec)
+    return kept_raw, (holdout_x, holdout_y)

@@ -9,10 +9,22 @@ from __future__ import annotations
 import inspect
 
 from nnkeras.errors import ConfigError
+from nnkeras.models.arcface import build_arcface
+from nnkeras.models.cnn import build_convnet, build_lenet5
 from nnkeras.models.mlp import build_mlp
+from nnkeras.models.recurrent import build_lstm_attention, build_rnn
+from nnkeras.models.transformer import build_transformer
+from nnkeras.models.wide_deep import build_wide_deep
 
 BUILDERS = {
     "mlp": build_mlp,
+    "lenet5": build_lenet5,
+    "convnet": build_convnet,
+    "rnn": build_rnn,
+    "lstm_attention": build_lstm_attention,
+    "transformer": build_transformer,
+    "wide_deep": build_wide_deep,
+    "arcface": build_arcface,
 }
 
 
@@ -41,8 +53,20 @@ def build(name: str, input_spec, params: dict):
         raise ConfigError(f"model '{name}': {exc}") from None
 
 
+def loss_for(name: str, params: dict):
+    """The training loss of a builder's model. All output logits; ArcFace adds its margin in the loss."""
+    import keras
+
+    if name == "arcface":
+        from nnkeras.layers import ArcFaceLoss
+
+        defaults = builder_defaults(name)
+        return ArcFaceLoss(params.get("scale", defaults["scale"]), params.get("margin", defaults["margin"]))
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
 def describe() -> dict[str, str]:
     return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in BUILDERS.items()}
 
 
-__all__ = ["BUILDERS", "build", "build_mlp", "builder_defaults", "describe"]
+__all__ = ["BUILDERS", "build", "builder_defaults", "describe", "loss_for"]

@@ -16,3 +16,33 @@ def check_spec(input_spec) -> tuple[tuple[int, ...], int]:
             f"input shape must be positive integers, got {shape}")
     require(isinstance(classes, int) and classes >= 2, f"number of classes must be >= 2, got {classes}")
     return shape, classes
+
+
+def _dtype(input_spec) -> str:
+    return getattr(input_spec, "input_dtype", "float32")
+
+
+def check_float_inputs(input_spec, builder: str) -> tuple[tuple[int, ...], int]:
+    shape, classes = check_spec(input_spec)
+    require(_dtype(input_spec) == "float32",
+            f"{builder} takes float inputs (images or vectors), but dataset '{input_spec.name}' gives"
+            f" {_dtype(input_spec)} inputs; use a token model (lstm, transformer) or wide_deep instead")
+    return shape, classes
+
+
+def check_image_spec(input_spec, builder: str) -> tuple[tuple[int, ...], int]:
+    shape, classes = check_float_inputs(input_spec, builder)
+    require(len(shape) == 3, f"{builder} needs images of shape (height, width, channels), got input shape {shape}")
+    return shape, classes
+
+
+def check_token_spec(input_spec, builder: str) -> tuple[int, int, int]:
+    """(sequence length, vocabulary size, classes) of a token-id dataset."""
+    shape, classes = check_spec(input_spec)
+    vocab = getattr(input_spec, "vocab_size", None)
+    require(_dtype(input_spec) == "int32" and len(shape) == 1,
+            f"{builder} reads sequences of token ids, but dataset '{input_spec.name}' gives {_dtype(input_spec)}"
+            f" inputs of shape {shape}; use mlp, lenet5 or convnet for images")
+    require(isinstance(vocab, int) and vocab >= 2,
+            f"{builder} needs a vocabulary of at least 2 tokens, got vocab_size={vocab}")
+    return shape[0], vocab, classes

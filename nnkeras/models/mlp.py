@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import keras
 
-from nnkeras.models.checks import check_spec, require
+from nnkeras.models.augment import augmentation
+from nnkeras.models.checks import check_float_inputs, require
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "leaky_relu", "linear")
 
 
-def build_mlp(input_spec, hidden=(30,), activation="relu", dropout=0.0, l2=0.0, batch_norm=False):
+def build_mlp(input_spec, hidden=(30,), activation="relu", dropout=0.0, l2=0.0, batch_norm=False,
+              rotation=0.0, shift=0.0, flip=False):
     """Flatten -> [Dense -> (BatchNorm) -> activation -> (Dropout)] per hidden layer -> Dense logits."""
-    input_shape, num_classes = check_spec(input_spec)
+    input_shape, num_classes = check_float_inputs(input_spec, "mlp")
+    augmented = rotation or shift or flip
+    require(not augmented or len(input_shape) == 3,
+            f"model.rotation/shift/flip need images (height, width, channels), got input shape {input_shape}")
     hidden = tuple(hidden)
     require(all(isinstance(u, int) and u >= 1 for u in hidden), f"model.hidden must be positive integers, got {hidden}")
     require(activation in ACTIVATIONS, f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{activation}'")
@@ -25,7 +30,8 @@ def build_mlp(input_spec, hidden=(30,), activation="relu", dropout=0.0, l2=0.0, 
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
 
     inputs = keras.Input(shape=input_shape, name="inputs")
-    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = augmentation(inputs, rotation, shift, flip) if augmented else inputs
+    x = keras.layers.Flatten(name="flatten")(x)
     for i, units in enumerate(hidden, start=1):
         x = keras.layers.Dense(units, kernel_regularizer=regularizer, name=f"dense_{i}")(x)
         if batch_norm:

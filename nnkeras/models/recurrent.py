@@ -1,0 +1,57 @@
+"""Recurrent classifiers over token ids: SimpleRNN / LSTM / GRU, and LSTM with attention.
+
+Sequences are padded at the front (Keras's `pad_sequences` default), so the
+last time step always holds a real token and no mask is needed.
+`unroll=True` replaces the recurrent loop by one copy of the cell per time
+step: longer to build, but it exports to TFLite with builtin ops only.
+"""
+
+from __future__ import annotations
+
+import keras
+
+from nnkeras.layers import AttentionPooling
+from nnkeras.models.checks import check_token_spec, require
+
+CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def _check(units, embed_dim, dropout, cell="lstm"):
+    require(cell in CELLS, f"model.cell must be one of {', '.join(CELLS)}, got '{cell}'")
+    require(isinstance(units, int) and units >= 1, f"model.units must be a positive integer, got {units}")
+    require(isinstance(embed_dim, int) and embed_dim >= 1, f"model.embed_dim must be a positive integer, got {embed_dim}")
+    require(0.0 <= dropout < 1.0, f"model.dropout must be in [0, 1), got {dropout}")
+
+
+def _embedded_tokens(input_spec, builder, embed_dim):
+    seq_len, vocab, _ = check_token_spec(input_spec, builder)
+    inputs = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
+    return inputs, keras.layers.Embedding(vocab, embed_dim, name="embedding")(inputs)
+
+
+def build_rnn(input_spec, cell="lstm", units=64, embed_dim=64, bidirectional=False, dropout=0.0, unroll=False):
+    """Embedding -> SimpleRNN / LSTM / GRU (optionally bidirectional) -> dropout -> logits."""
+    _check(units, embed_dim, dropout, cell)
+    inputs, x = _embedded_tokens(input_spec, cell, embed_dim)
+    recurrent = CELLS[cell](units, unroll=unroll, name=cell)
+    x = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{cell}")(x) if bidirectional else recurrent(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(input_spec.num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name=f"{'bi' if bidirectional else ''}{cell}")
+
+
+def build_lstm_attention(input_spec, units=64, embed_dim=64, attention_units=64, bidirectional=True,
+                         dropout=0.2, unroll=False):
+    """Embedding -> (Bi)LSTM over every step -> attention pooling -> dropout -> logits."""
+    _check(units, embed_dim, dropout)
+    require(isinstance(attention_units, int) and attention_units >= 1,
+            f"model.attention_units must be a positive integer, got {attention_units}")
+    inputs, x = _embedded_tokens(input_spec, "lstm_attention", embed_dim)
+    lstm = keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name="lstm")
+    x = keras.layers.Bidirectional(lstm, name="bidirectional_lstm")(x) if bidirectional else lstm(x)
+    x = AttentionPooling(attention_units, name="attention_pooling")(x)
+    if dropout:
+        x = keras.layers.Dropout(dropout, name="dropout")(x)
+    logits = keras.layers.Dense(input_spec.num_classes, name="logits")(x)
+    return keras.Model(inputs, logits, name="lstm_attention")

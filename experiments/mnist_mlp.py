@@ -30,8 +30,6 @@ EXPERIMENT = Experiment(
 )
 
 if __name__ == "__main__":
-    import sys
+    from nnkeras.cli import run_script
 
-    from nnkeras.cli import main
-
-    sys.exit(main(["run", __file__, *sys.argv[1:]]))
+    run_script(__file__)

@@ -110,5 +110,10 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def run_script(path: str) -> None:
+    """What an experiment file does when run as a script: `nnkeras run <that file> ARGS`."""
+    sys.exit(main(["run", path, *sys.argv[1:]]))
+
+
 if __name__ == "__main__":
     sys.exit(main())

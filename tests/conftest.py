@@ -60,3 +60,60 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
         [sys.executable, "-m", "nnkeras", *args],
         cwd=cwd or REPO, env=env, capture_output=True, text=True, timeout=timeout,
     )
+
+
+@pytest.fixture
+def cifar_dir(tmp_path) -> Path:
+    """The CIFAR-10 python batches (data_batch_1..5, test_batch), 20 images each, learnable by colour."""
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    rng = np.random.default_rng(5)
+    for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+        labels = rng.integers(0, 10, size=20)
+        pixels = rng.integers(0, 50, size=(20, 3, 32, 32)).astype(np.uint8)
+        pixels[:, 0] += (labels * 20).astype(np.uint8)[:, None, None]  # red channel encodes the class
+        with open(folder / name, "wb") as handle:
+            pickle.dump({b"data": pixels.reshape(20, -1), b"labels": labels.tolist()}, handle)
+    return folder
+
+
+@pytest.fixture
+def imdb_dir(tmp_path) -> Path:
+    """Keras's imdb.npz layout: ragged word-rank sequences; positive reviews use low ranks."""
+    rng = np.random.default_rng(6)
+
+    def reviews(n):
+        labels = rng.integers(0, 2, size=n)
+        seqs = [list(rng.integers(1, 40, size=rng.integers(5, 30)) + 40 * int(y)) for y in labels]
+        ragged = np.empty(n, dtype=object)
+        ragged[:] = seqs
+        return ragged, labels
+
+    (x_train, y_train), (x_test, y_test) = reviews(300), reviews(100)
+    folder = tmp_path / "imdb"
+    folder.mkdir()
+    np.savez(folder / "imdb.npz", x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return folder
+
+
+TITANIC_HEADER = "PassengerId,Survived,Pclass,Name,Sex,Age,SibSp,Parch,Ticket,Fare,Cabin,Embarked"
+
+
+@pytest.fixture
+def titanic_dir(tmp_path) -> Path:
+    """A train.csv in Kaggle's Titanic format, 200 rows, with missing ages and ports."""
+    rng = np.random.default_rng(7)
+    rows = [TITANIC_HEADER]
+    for i in range(200):
+        sex, pclass = rng.choice(["male", "female"]), int(rng.integers(1, 4))
+        survived = int(sex == "female" and pclass < 3 or rng.random() < 0.15)
+        age = "" if rng.random() < 0.2 else f"{rng.uniform(1, 70):.1f}"
+        port = rng.choice(["S", "C", "Q", ""])
+        rows.append(f'{i + 1},{survived},{pclass},"Doe, {i}",{sex},{age},{rng.integers(0, 3)},{rng.integers(0, 3)},'
+                    f"T{i},{rng.uniform(5, 100):.2f},,{port}")
+    folder = tmp_path / "titanic"
+    folder.mkdir()
+    (folder / "train.csv").write_text("\n".join(rows) + "\n")
+    return folder

@@ -1,0 +1,26 @@
+"""IMDB sentiment with a bidirectional LSTM and attention pooling (tutorial chapter 6).
+
+The 10,000 most frequent words, reviews cut or padded to their last 200
+tokens, embedding 64, BiLSTM 64, attention pooling, dropout 0.2; Adam 1e-3,
+batch 64, up to 5 epochs.
+
+    nnkeras run imdb_lstm_attention                        # downloads IMDB once
+    nnkeras run imdb_lstm_attention --set data.dir=FOLDER  # a folder holding Keras's imdb.npz
+
+Measured: PENDING.
+"""
+
+from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
+
+EXPERIMENT = Experiment(
+    name="imdb_lstm_attention",
+    description="Tutorial chapter 6: sentiment analysis, LSTM + attention",
+    data=DataConfig(name="imdb", vocab_size=10000, seq_len=200),
+    model=ModelConfig(name="lstm_attention", params={"units": 64, "embed_dim": 64, "bidirectional": True}),
+    train=TrainConfig(epochs=5, batch_size=64, learning_rate=1e-3, patience=2),
+)
+
+if __name__ == "__main__":
+    from nnkeras.cli import run_script
+
+    run_script(__file__)

@@ -1,0 +1,62 @@
+"""Every experiment file of experiments/ runs at smoke size on data made in the test."""
+
+import pytest
+
+from nnkeras import launch, models, runs
+from nnkeras.launch import experiment_files
+
+RUN_FILES = (runs.CONFIG, runs.DATA_SPEC, runs.MODEL, runs.METRICS, runs.HISTORY,
+             runs.LEARNING_CURVES, runs.CONFUSION_MATRIX, runs.TENSORBOARD)
+
+
+def local_data(name, fixtures) -> list[str]:
+    """Point each experiment at files written by the test instead of a download."""
+    mnist = ["data.name=mnist", f"data.dir={fixtures['mnist_idx_dir']}"]
+    return {
+        "mnist_mlp": mnist,
+        "mnist_lenet5": mnist,
+        "regularization_ablation": mnist,
+        "arcface_embedding": mnist,
+        "cifar10_mlp_vs_cnn": [f"data.dir={fixtures['cifar_dir']}"],
+        "imdb_lstm_attention": [f"data.dir={fixtures['imdb_dir']}", "data.vocab_size=100", "data.seq_len=20"],
+        "imdb_transformer": [f"data.dir={fixtures['imdb_dir']}", "data.vocab_size=100", "data.seq_len=20"],
+        "titanic_wide_deep": [f"data.dir={fixtures['titanic_dir']}"],
+        "rnn_vs_lstm": [],  # its long_range data is generated
+    }.get(name)
+
+
+EXPERIMENTS = sorted(p.stem for p in experiment_files())
+TESTED_ELSEWHERE = {"scratch_mlp", "vanishing_gradients"}  # tests/test_scratch*.py
+
+
+@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e not in TESTED_ELSEWHERE])
+def test_experiment_runs_at_smoke_size(name, tmp_path, mnist_idx_dir, cifar_dir, imdb_dir, titanic_dir):
+    fixtures = {"mnist_idx_dir": mnist_idx_dir, "cifar_dir": cifar_dir, "imdb_dir": imdb_dir,
+                "titanic_dir": titanic_dir}
+    overrides = local_data(name, fixtures)
+    assert overrides is not None, f"experiments/{name}.py has no smoke data in tests/test_experiments.py"
+    plan = launch.prepare(launch.load_plan(name), overrides, models.builder_defaults, shrink=True)
+    folder, results = launch.run_plan(plan, tmp_path / "runs", verbose=0)
+    assert len(results) == len(plan.experiments)
+    for result in results:
+        for file in RUN_FILES:
+            assert (result.run_dir / file).exists(), f"{result.run_dir} lacks {file}"
+        assert 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    if plan.group:
+        assert (folder / "summary.csv").is_file() and (folder / "summary.png").is_file()
+
+
+def test_arcface_reports_verification_on_unseen_identities(tmp_path, mnist_idx_dir):
+    plan = launch.prepare(launch.load_plan("arcface_embedding"),
+                          ["data.name=mnist", f"data.dir={mnist_idx_dir}"], models.builder_defaults, shrink=True)
+    _, (result,) = launch.run_plan(plan, tmp_path, verbose=0)
+    metrics = result.metrics
+    assert metrics["n_holdout"] > 0
+    assert 0.0 <= metrics["holdout_verification_accuracy"] <= 1.0
+    assert 0.0 <= metrics["holdout_nearest_neighbour_accuracy"] <= 1.0
+
+
+def test_every_experiment_docstring_gives_its_command():
+    for path in experiment_files():
+        doc = path.read_text().split('"""')[1]
+        assert f"nnkeras run {path.stem}" in doc, path.name

@@ -16,7 +16,7 @@ from nnkeras.models.checks import check_image_spec, require
 
 
 def build_arcface(input_spec, embedding_dim=64, filters=(32, 64), scale=30.0, margin=0.5):
-    """Conv blocks -> dense embedding (batch-normalised) -> cosine logits; trained with ArcFace loss."""
+    """Conv blocks -> dense embedding -> cosine logits; trained with ArcFace loss."""
     shape, classes = check_image_spec(input_spec, "arcface")
     require(isinstance(embedding_dim, int) and embedding_dim >= 2,
             f"model.embedding_dim must be an integer >= 2, got {embedding_dim}")
@@ -28,11 +28,12 @@ def build_arcface(input_spec, embedding_dim=64, filters=(32, 64), scale=30.0, ma
     x = inputs
     for block, width in enumerate(filters, start=1):
         x = keras.layers.Conv2D(width, 3, padding="same", use_bias=False, name=f"block{block}_conv")(x)
-        x = keras.layers.BatchNormalization(name=f"block{block}_bn")(x)
+        # momentum 0.9: moving statistics must keep up within a few hundred steps,
+        # or inference-mode embeddings drift away from the ones trained.
+        x = keras.layers.BatchNormalization(momentum=0.9, name=f"block{block}_bn")(x)
         x = keras.layers.Activation("relu", name=f"block{block}_relu")(x)
         x = keras.layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     x = keras.layers.Flatten(name="flatten")(x)
-    x = keras.layers.Dense(embedding_dim, name="embedding_dense")(x)
-    embedding = keras.layers.BatchNormalization(name="embedding")(x)
+    embedding = keras.layers.Dense(embedding_dim, name="embedding")(x)
     logits = CosineLogits(classes, scale=scale, name="cosine_logits")(embedding)
     return keras.Model(inputs, logits, name="arcface")

@@ -13,7 +13,7 @@ from nnkeras.data.image_folder import load_image_folder
 from nnkeras.data.images import load_digits, load_fashion_mnist, load_mnist, load_mnist_sample
 from nnkeras.data.synthetic import load_synthetic
 from nnkeras.data.tabular import load_titanic
-from nnkeras.data.text import load_imdb, load_long_range
+from nnkeras.data.text import load_adding, load_imdb, load_long_range
 from nnkeras.errors import ConfigError
 
 DATASETS = {
@@ -25,6 +25,7 @@ DATASETS = {
     "cifar10": load_cifar10,
     "imdb": load_imdb,
     "long_range": load_long_range,
+    "adding": load_adding,
     "titanic": load_titanic,
     "image_folder": load_image_folder,
 }

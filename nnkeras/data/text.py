@@ -1,4 +1,4 @@
-"""Token-id datasets: IMDB reviews and a synthetic long-range memory task.
+"""Sequence datasets: IMDB reviews (token ids) and two synthetic long-range memory tasks.
 
 Sequences are padded (with 0) or cut at the front to `data.seq_len`, as
 Keras's `pad_sequences` does by default, so the last tokens are always kept.
@@ -16,7 +16,7 @@ from nnkeras.errors import DataError
 
 # Keras's imdb.npz convention: ids are word ranks shifted by 3; 0 pads, 1 starts, 2 is out-of-vocabulary.
 START, OOV, INDEX_FROM = 1, 2, 3
-NOISE_TOKENS = 30  # long_range: distinct filler ids after the label ids
+NOISE_TOKENS = 30  # long_range: filler ids besides the label ids
 
 
 def pad(sequences, length: int) -> np.ndarray:
@@ -77,14 +77,18 @@ def _download_imdb(vocab_size: int):
 
 
 def load_long_range(cfg) -> RawSplits:
-    """Long-range memory: the class is the FIRST token of data.seq_len; the rest is noise."""
+    """Long-range memory: the class is the FIRST token of data.seq_len; the rest is noise.
+
+    The noise includes the label ids themselves, so a network cannot learn to
+    ignore later tokens: it must keep the first one while lookalikes stream by.
+    """
     classes, length = cfg.num_classes, cfg.seq_len
     vocab = classes + 1 + NOISE_TOKENS
     rng = np.random.default_rng(4321)  # fixed: the task, not the run
 
     def sample(n):
         labels = rng.integers(0, classes, size=n)
-        tokens = rng.integers(classes + 1, vocab, size=(n, length)).astype(np.int32)
+        tokens = rng.integers(1, vocab, size=(n, length)).astype(np.int32)
         tokens[:, 0] = labels + 1  # ids 1..classes carry the label; 0 stays padding
         return tokens, labels.astype(np.int64)
 
@@ -92,4 +96,33 @@ def load_long_range(cfg) -> RawSplits:
     x_test, y_test = sample(max(classes, cfg.size // 5))
     names = tuple(f"first_token_{i + 1}" for i in range(classes))
     spec = DataSpec("long_range", (length,), classes, names, input_dtype="int32", vocab_size=vocab)
+    return RawSplits(x_train, y_train, x_test, y_test, spec)
+
+
+def load_adding(cfg) -> RawSplits:
+    """The adding problem: are the two marked values of data.seq_len steps above 1 in sum?
+
+    Each step holds (a random value in [0, 1], a marker 0/1); one marker sits
+    in the first tenth of the sequence, the other in the last half. Classic
+    long-range benchmark (Hochreiter & Schmidhuber, 1997), here as a balanced
+    two-class question so the usual classifiers and metrics apply.
+    """
+    length = cfg.seq_len
+    if length < 4:
+        raise DataError(f"data.seq_len must be at least 4 for the adding problem, got {length}")
+    rng = np.random.default_rng(2468)  # fixed: the task, not the run
+
+    def sample(n):
+        x = np.zeros((n, length, 2), dtype=np.float32)
+        x[:, :, 0] = rng.uniform(0, 1, size=(n, length))
+        rows = np.arange(n)
+        first = rng.integers(0, max(1, length // 10), size=n)
+        second = rng.integers(length // 2, length, size=n)
+        x[rows, first, 1] = x[rows, second, 1] = 1.0
+        total = x[rows, first, 0] + x[rows, second, 0]
+        return x, (total > 1.0).astype(np.int64)
+
+    x_train, y_train = sample(cfg.size)
+    x_test, y_test = sample(max(2, cfg.size // 5))
+    spec = DataSpec("adding", (length, 2), 2, ("sum_below_1", "sum_above_1"))
     return RawSplits(x_train, y_train, x_test, y_test, spec)

@@ -42,7 +42,7 @@ def check_token_spec(input_spec, builder: str) -> tuple[int, int, int]:
     vocab = getattr(input_spec, "vocab_size", None)
     require(_dtype(input_spec) == "int32" and len(shape) == 1,
             f"{builder} reads sequences of token ids, but dataset '{input_spec.name}' gives {_dtype(input_spec)}"
-            f" inputs of shape {shape}; use mlp, lenet5 or convnet for images")
+            f" inputs of shape {shape}; use mlp, lenet5 or convnet for images, rnn for float sequences")
     require(isinstance(vocab, int) and vocab >= 2,
             f"{builder} needs a vocabulary of at least 2 tokens, got vocab_size={vocab}")
     return shape[0], vocab, classes

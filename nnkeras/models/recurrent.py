@@ -1,7 +1,9 @@
-"""Recurrent classifiers over token ids: SimpleRNN / LSTM / GRU, and LSTM with attention.
+"""Recurrent classifiers over sequences: SimpleRNN / LSTM / GRU, and LSTM with attention.
 
-Sequences are padded at the front (Keras's `pad_sequences` default), so the
-last time step always holds a real token and no mask is needed.
+Inputs are token ids (through an embedding) or float sequences of shape
+(steps, features), such as the adding problem. Token sequences are padded
+at the front (Keras's `pad_sequences` default), so the last time step always
+holds a real token and no mask is needed.
 `unroll=True` replaces the recurrent loop by one copy of the cell per time
 step: longer to build, but it exports to TFLite with builtin ops only.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import keras
 
 from nnkeras.layers import AttentionPooling
-from nnkeras.models.checks import check_token_spec, require
+from nnkeras.models.checks import check_spec, check_token_spec, require
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -23,16 +25,22 @@ def _check(units, embed_dim, dropout, cell="lstm"):
     require(0.0 <= dropout < 1.0, f"model.dropout must be in [0, 1), got {dropout}")
 
 
-def _embedded_tokens(input_spec, builder, embed_dim):
+def _sequence_inputs(input_spec, builder, embed_dim):
+    """Token ids go through an embedding; float sequences (steps, features) go in as they are."""
+    shape = tuple(getattr(input_spec, "input_shape", ()))
+    if getattr(input_spec, "input_dtype", "float32") == "float32" and len(shape) == 2:
+        check_spec(input_spec)
+        inputs = keras.Input(shape=shape, name="sequence")
+        return inputs, inputs
     seq_len, vocab, _ = check_token_spec(input_spec, builder)
     inputs = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
     return inputs, keras.layers.Embedding(vocab, embed_dim, name="embedding")(inputs)
 
 
 def build_rnn(input_spec, cell="lstm", units=64, embed_dim=64, bidirectional=False, dropout=0.0, unroll=False):
-    """Embedding -> SimpleRNN / LSTM / GRU (optionally bidirectional) -> dropout -> logits."""
+    """(Embedding) -> SimpleRNN / LSTM / GRU (optionally bidirectional) -> dropout -> logits."""
     _check(units, embed_dim, dropout, cell)
-    inputs, x = _embedded_tokens(input_spec, cell, embed_dim)
+    inputs, x = _sequence_inputs(input_spec, cell, embed_dim)
     recurrent = CELLS[cell](units, unroll=unroll, name=cell)
     x = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{cell}")(x) if bidirectional else recurrent(x)
     if dropout:
@@ -47,7 +55,7 @@ def build_lstm_attention(input_spec, units=64, embed_dim=64, attention_units=64,
     _check(units, embed_dim, dropout)
     require(isinstance(attention_units, int) and attention_units >= 1,
             f"model.attention_units must be a positive integer, got {attention_units}")
-    inputs, x = _embedded_tokens(input_spec, "lstm_attention", embed_dim)
+    inputs, x = _sequence_inputs(input_spec, "lstm_attention", embed_dim)
     lstm = keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name="lstm")
     x = keras.layers.Bidirectional(lstm, name="bidirectional_lstm")(x) if bidirectional else lstm(x)
     x = AttentionPooling(attention_units, name="attention_pooling")(x)

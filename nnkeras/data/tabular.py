@@ -4,7 +4,10 @@ Rows become a dict of columns, each of shape (n, 1): categorical columns as
 strings ("" when missing), numeric columns as float32 (NaN when missing).
 The model itself fills and normalises them (see models/wide_deep.py), using
 the vocabularies and statistics that the spec records from the training pool,
-so an app or the web API can send raw rows.
+so an app or the web API can send raw rows:
+
+    inputs = rows_to_inputs([{"Pclass": 1, "Sex": "female", "Age": None, ...}], spec["features"])
+    logits = model({k: tf.constant(v) for k, v in inputs.items()})  # predict() refuses string arrays
 """
 
 from __future__ import annotations
@@ -30,8 +33,7 @@ def load_titanic(cfg) -> RawSplits:
     categorical = [c for c in CATEGORICAL + OPTIONAL_CATEGORICAL if c in frame]
     numeric = [c for c in NUMERIC + OPTIONAL_NUMERIC if c in frame]
     labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
-    columns = {c: frame[c].astype("string").fillna("").to_numpy(dtype=object).reshape(-1, 1) for c in categorical}
-    columns.update({c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float32).reshape(-1, 1) for c in numeric})
+    columns = to_columns(frame, categorical, numeric)
     # A fixed 20% test split (seed 0): Kaggle's own test.csv has no labels.
     order = np.random.default_rng(0).permutation(len(labels))
     n_test = len(labels) // 5
@@ -43,6 +45,26 @@ def load_titanic(cfg) -> RawSplits:
     }
     spec = DataSpec("titanic", (len(columns),), 2, ("died", "survived"), input_dtype="features", features=features)
     return RawSplits(pool_columns, labels[pool], {c: v[test] for c, v in columns.items()}, labels[test], spec)
+
+
+def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
+    """Raw rows (a DataFrame, or a list of dicts) -> the model's inputs: one (n, 1) array per column.
+
+    Categories become strings ("" when missing); numbers become float32 (NaN
+    when missing or not a number). The model fills and normalises them.
+    """
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+    absent = [c for c in (*categorical, *numeric) if c not in frame]
+    if absent:
+        raise DataError(f"rows lack columns {', '.join(absent)}; the model needs {', '.join((*categorical, *numeric))}")
+    columns = {c: frame[c].astype("string").fillna("").to_numpy(dtype=object).reshape(-1, 1) for c in categorical}
+    columns.update({c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float32).reshape(-1, 1) for c in numeric})
+    return columns
+
+
+def rows_to_inputs(rows, features: dict) -> dict[str, np.ndarray]:
+    """Raw rows -> model inputs, for the columns a data spec lists (data_spec.json "features")."""
+    return to_columns(rows, list(features["categorical"]), list(features["numeric"]))
 
 
 def _kaggle_csv(path: Path) -> tuple[pd.DataFrame, str]:

@@ -10,7 +10,11 @@ holdout_nearest_neighbour_accuracy.
     nnkeras run arcface_embedding                      # offline: mnist_sample
     nnkeras run arcface_embedding --set data.name=mnist
 
-Measured (mnist_sample, seed 42): PENDING.
+Measured (mnist_sample, seed 42, 15 epochs): test accuracy on digits 0-6
+0.981; on the unseen digits 7-9, nearest-neighbour accuracy 0.935 and pair
+verification 0.694 (the threshold, picked on training identities, transfers
+only partly to new ones: the embedding separates them, the fixed cut-off is
+what loses points).
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

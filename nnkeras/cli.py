@@ -75,6 +75,29 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_convert(args) -> int:
+    from nnkeras import export, export_verify
+
+    report = export.convert(args.run_dir, args.quantize, args.out, args.format, args.min_agreement)
+    out = Path(args.out) if args.out else export.default_out(Path(args.run_dir), args.quantize, args.format)
+    print(export_verify.markdown(report))
+    print(f"wrote {out} ({report['bytes']} bytes), {export.sidecar(out, 'metadata.json').name},"
+          f" {export.sidecar(out, 'verify.json').name}, {export.sidecar(out, 'verify.md').name}")
+    if not report["passed"]:
+        print(f"verification failed: top-1 agreement {report['agreement']:.4f} is under {report['min_agreement']:.4f}"
+              f" (the file is kept for inspection; try a float mode or --min-agreement)", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from nnkeras import serve
+
+    limit = {"max_body_bytes": args.max_body_bytes} if args.max_body_bytes is not None else {}
+    serve.serve(args.model, host=args.host, port=args.port, **limit)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nnkeras", description="Keras experiments from a NumPy neuron to a phone.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -93,6 +116,26 @@ def build_parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="one row per run: a Markdown table, saved as CSV")
     rep.add_argument("runs_dir", nargs="?", default="runs")
     rep.set_defaults(func=cmd_report)
+
+    convert = sub.add_parser("convert", help="a run directory to a verified .tflite (or .onnx)")
+    convert.add_argument("run_dir", help="a finished run directory, runs/<experiment>/<run id>")
+    # Modes and formats are checked by nnkeras.export (one list, and no numpy import for --help).
+    convert.add_argument("--quantize", default="none", metavar="MODE",
+                         help="none: float32; dynamic: int8 weights; float16; int8: full integer;"
+                              " int8-io: full integer with int8 input and output (default: none)")
+    convert.add_argument("--format", default="tflite", help="tflite (default) or onnx (needs nnkeras[onnx])")
+    convert.add_argument("--out", help="output file (default: RUN_DIR/model[-MODE].tflite or RUN_DIR/model.onnx)")
+    convert.add_argument("--min-agreement", type=float, metavar="FRACTION",
+                         help="exit 1 if top-1 agreement with Keras is lower (default: 0.99 float, 0.98 int8)")
+    convert.set_defaults(func=cmd_convert)
+
+    serve = sub.add_parser("serve", help="a web API: POST /predict, GET /health, GET /metadata")
+    serve.add_argument("model", metavar="RUN_DIR_OR_TFLITE", help="a run directory, a .tflite or an .onnx file")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
+    serve.add_argument("--max-body-bytes", type=int,
+                       help="larger request bodies get 413 (default: 8 MiB)")
+    serve.set_defaults(func=cmd_serve)
     return parser
 
 

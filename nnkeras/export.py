@@ -1,0 +1,236 @@
+"""From a run directory to a verified .tflite (or .onnx) file.
+
+    nnkeras convert RUN_DIR [--quantize MODE] [--out FILE] [--format tflite|onnx]
+
+The path is model.keras -> SavedModel (`model.export`) -> TFLiteConverter.
+`TFLiteConverter.from_keras_model` is unreliable on Keras 3; the SavedModel
+route is the one the Keras and LiteRT docs agree on. Only TFLite builtin ops
+are allowed: the LiteRT runtime on phones has no Flex (Select TF) kernels, so
+a model that needs them must fail here, naming the layer, not on the phone.
+
+Every conversion is verified at once on the run's own test split (see
+export_verify.py); the file, its metadata JSON and the verification report
+are written next to each other, each atomically.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from nnkeras import runs
+from nnkeras.errors import NNKerasError
+
+MODES = ("none", "dynamic", "float16", "int8", "int8-io")
+FORMATS = ("tflite", "onnx")
+REPRESENTATIVE_EXAMPLES = 200
+# Layers that lower to TensorList/While ops (Flex) unless unrolled.
+RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")
+
+
+@dataclass
+class Run:
+    """What a conversion needs from a run directory."""
+
+    run_dir: Path
+    experiment: object
+    spec: object
+    model: object
+    _dataset: object = None
+
+    @property
+    def dataset(self):
+        """The run's own splits, loaded on first use (it may take a while for big data)."""
+        if self._dataset is None:
+            from nnkeras import data
+
+            self._dataset = data.load(self.experiment.data, self.experiment.seed)
+        return self._dataset
+
+    @property
+    def input_dtype(self) -> np.dtype:
+        return np.dtype(self.model.inputs[0].dtype)
+
+
+def load_run(run_dir: str | Path, dataset=None) -> Run:
+    """Read config, data spec and model of a finished run, with one-line errors."""
+    run_dir = Path(run_dir)
+    for name in (runs.CONFIG, runs.DATA_SPEC, runs.MODEL):
+        if not (run_dir / name).is_file():
+            raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
+    import keras
+
+    from nnkeras.config import Experiment
+    from nnkeras.data import DataSpec
+
+    experiment = Experiment.load(run_dir / runs.CONFIG)
+    raw = runs.read_json(run_dir / runs.DATA_SPEC)
+    spec = DataSpec(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
+    model = keras.models.load_model(run_dir / runs.MODEL)
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise NNKerasError(f"{run_dir}: the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs;"
+                           " conversion supports one of each")
+    return Run(run_dir, experiment, spec, model, dataset)
+
+
+def default_out(run_dir: Path, quantize: str, fmt: str) -> Path:
+    if fmt == "onnx":
+        return run_dir / "model.onnx"
+    return run_dir / ("model.tflite" if quantize == "none" else f"model-{quantize}.tflite")
+
+
+def sidecar(out: Path, kind: str) -> Path:
+    """`model-int8.tflite` -> `model-int8.tflite.metadata.json`, `model-int8.tflite.verify.md`, ...
+
+    The full name, suffix included, so model.tflite and model.onnx keep apart reports.
+    """
+    return out.with_name(f"{out.name}.{kind}")
+
+
+def export_saved_model(model, folder: Path) -> Path:
+    path = Path(folder) / "saved_model"
+    model.export(str(path), format="tf_saved_model", verbose=False)
+    return path
+
+
+def representative_data(run: Run, n: int = REPRESENTATIVE_EXAMPLES):
+    """A generator of single training examples, for int8 calibration."""
+    x = run.dataset.x_train
+    chosen = np.random.default_rng(run.experiment.seed).permutation(len(x))[:n]
+    dtype = run.input_dtype
+
+    def examples():
+        for i in chosen:
+            yield [x[i : i + 1].astype(dtype)]
+
+    return examples
+
+
+def make_converter(saved_model: Path, quantize: str, run: Run):
+    import tensorflow as tf
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved_model))
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantize == "none":
+        return converter
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantize == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    elif quantize in ("int8", "int8-io"):
+        converter.representative_dataset = representative_data(run)
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if quantize == "int8-io":
+            if run.input_dtype.kind == "f":
+                converter.inference_input_type = tf.int8
+            converter.inference_output_type = tf.int8
+    return converter
+
+
+def _mentions(text: str, layer_name: str) -> bool:
+    # Op locations read like "model_1/lstm_1/TensorArrayV2": TF appends "_<n>" to scope names.
+    return re.search(rf"(?<![\w]){re.escape(layer_name)}(_\d+)?/", text) is not None
+
+
+def explain_conversion_error(model, exc: Exception) -> NNKerasError:
+    """Turn the converter's page of MLIR diagnostics into one actionable line."""
+    text = str(exc)
+    ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\bFlex(\w+)", text)))
+    culprits = [layer for layer in model.layers if _mentions(text, layer.name)]
+    recurrent = [layer for layer in model.layers if type(layer).__name__ in RECURRENT]
+    named = [layer for layer in culprits if layer in recurrent] or culprits or recurrent
+    where = f" in layer(s) {', '.join(f'{l.name} ({type(l).__name__})' for l in named)}" if named else ""
+    what = f"ops {', '.join(ops)}" if ops else "some ops"
+    if any(type(l).__name__ in RECURRENT for l in named):
+        fix = ("give the model a fixed sequence length and build the recurrent layer with unroll=True"
+               " (plain Keras 3 LSTM/GRU lower to TensorList ops, which only Flex supports)")
+    else:
+        fix = "replace that layer with one TFLite supports (see the TFLite op compatibility list)"
+    detail = re.search(r"error: ('tf\.\w+' op [^\n]*)", text)
+    said = detail.group(1) if detail else (text.strip().splitlines() or [type(exc).__name__])[0]
+    return NNKerasError(f"{model.name}: {what}{where} are not TFLite builtins and LiteRT has no Flex ops;"
+                        f" {fix}. Converter said: {said[:200]}")
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence the converter's C++ diagnostics (written straight to file descriptor 2).
+
+    On failure their gist is in our one-line error; on success they are noise.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def to_tflite(run: Run, quantize: str) -> bytes:
+    """The converted flatbuffer, builtin ops only (no metadata yet)."""
+    with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
+        saved_model = export_saved_model(run.model, Path(tmp))
+        converter = make_converter(saved_model, quantize, run)
+        try:
+            with quiet_stderr():
+                return converter.convert()
+        except Exception as exc:  # ConverterError and friends: a model TFLite cannot express
+            raise explain_conversion_error(run.model, exc) from None
+
+
+def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None = None, fmt: str = "tflite",
+            min_agreement: float | None = None, dataset=None) -> dict:
+    """Convert, write file + metadata + verification report; return the report.
+
+    The report's `passed` says whether the top-1 agreement reached the
+    threshold; the caller decides what failing means (the CLI exits 1).
+    `dataset` replaces the run's own data (as in `train`), for tests.
+    """
+    from nnkeras import export_verify
+
+    if quantize not in MODES:
+        raise NNKerasError(f"--quantize {quantize}: choose one of {', '.join(MODES)}")
+    if fmt not in FORMATS:
+        raise NNKerasError(f"--format {fmt}: choose one of {', '.join(FORMATS)}")
+    if min_agreement is not None and not 0.0 <= min_agreement <= 1.0:
+        raise NNKerasError(f"--min-agreement {min_agreement}: must be a fraction in [0, 1], e.g. 0.99")
+    if fmt == "onnx" and quantize != "none":
+        raise NNKerasError(f"--format onnx supports --quantize none only (got {quantize}); quantise the .tflite instead")
+    out = Path(out) if out else default_out(Path(run_dir), quantize, fmt)
+    if not out.parent.is_dir():
+        raise NNKerasError(f"--out {out}: folder {out.parent} does not exist")
+    if out.is_dir():
+        raise NNKerasError(f"--out {out}: is a folder; give a file name such as {out / 'model.tflite'}")
+    run = load_run(run_dir, dataset)
+    if fmt == "onnx":
+        from nnkeras import export_onnx
+
+        runner, metadata = export_onnx.write_onnx(run, out)
+    else:
+        runner, metadata = write_tflite(run, quantize, out)
+    runs.write_json(sidecar(out, "metadata.json"), metadata)
+    return export_verify.verify_and_report(run, runner, out, quantize, fmt, min_agreement)
+
+
+def write_tflite(run: Run, quantize: str, out: Path):
+    """Convert, embed the metadata, write atomically; return (LiteRT runner, metadata)."""
+    from nnkeras.export_verify import build_metadata
+    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.tflite_metadata import embed_metadata
+
+    content = to_tflite(run, quantize)
+    # The quantisation parameters are known only once the file exists.
+    io = LiteRTModel(content).io_quantization()
+    metadata = build_metadata(run, "tflite", quantize, io)
+    content = embed_metadata(content, metadata)
+    runs.write_atomic(out, content)
+    return LiteRTModel(content), metadata

@@ -1,0 +1,296 @@
+"""TFLite and ONNX conversion from a run directory: real files, run by LiteRT and onnxruntime."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from nnkeras import runs
+from nnkeras.errors import NNKerasError
+from test_training import smoke_experiment
+
+MODES = ("none", "dynamic", "float16", "int8", "int8-io")
+
+
+@pytest.fixture(scope="module")
+def mlp_run(tmp_path_factory):
+    """A trained smoke MLP (synthetic 6x6x1 inputs, 3 classes) in a run directory."""
+    from nnkeras.training import train
+
+    return train(smoke_experiment(), tmp_path_factory.mktemp("runs") / "mlp").run_dir
+
+
+@pytest.fixture(scope="module")
+def converted(mlp_run):
+    """Every quantisation mode of the MLP run, converted once: mode -> report."""
+    from nnkeras import export
+
+    return {mode: export.convert(mlp_run, mode) for mode in MODES}
+
+
+def builtin_only(path) -> bool:
+    """No custom ops: Flex (Select TF) ops are stored as custom ops named Flex*."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    model = schema.Model.GetRootAs(path.read_bytes(), 0)
+    codes = [max(model.OperatorCodes(i).BuiltinCode(), model.OperatorCodes(i).DeprecatedBuiltinCode())
+             for i in range(model.OperatorCodesLength())]
+    return bool(codes) and schema.BuiltinOperator.CUSTOM not in codes
+
+
+def file_for(run_dir, mode):
+    return run_dir / ("model.tflite" if mode == "none" else f"model-{mode}.tflite")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_every_mode_writes_a_verified_builtin_only_tflite(mlp_run, converted, mode):
+    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras import data
+    from nnkeras.config import Experiment
+
+    report, path = converted[mode], file_for(mlp_run, mode)
+    assert path.read_bytes()[4:8] == b"TFL3" and builtin_only(path)
+    assert report["passed"] and report["agreement"] >= (0.99 if mode in ("none", "dynamic", "float16") else 0.98)
+    assert report["bytes"] == path.stat().st_size and report["n_test"] == 80
+    assert json.loads(path.with_name(f"{path.name}.verify.json").read_text()) == report
+    table = path.with_name(f"{path.name}.verify.md").read_text()
+    assert f"| {path.name} | {mode} | {report['bytes']} |" in table
+    # The report's numbers are reproduced by running the written file afresh.
+    ds = data.load(Experiment.load(mlp_run / runs.CONFIG).data, 3)
+    logits = LiteRTModel(path).predict(ds.x_test)
+    assert np.mean(logits.argmax(1) == ds.y_test) == pytest.approx(report["converted_accuracy"])
+    assert report["keras_accuracy"] == pytest.approx(json.loads((mlp_run / runs.METRICS).read_text())["test_accuracy"])
+
+
+def test_float_modes_match_keras_logits_closely(converted):
+    assert converted["none"]["max_abs_diff"] < 1e-4
+    assert converted["float16"]["max_abs_diff"] < 2e-2
+    # int8 moves logits by whole quantisation steps; still bounded.
+    assert 0 < converted["int8"]["max_abs_diff"] < 1.0
+
+
+def test_int8_io_has_int8_tensors_and_metadata_reads_back(mlp_run, converted):
+    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.tflite_metadata import read_metadata
+
+    path = file_for(mlp_run, "int8-io")
+    metadata = read_metadata(path)
+    assert metadata == json.loads((mlp_run / "model-int8-io.tflite.metadata.json").read_text())
+    assert metadata["class_names"] == ["class_0", "class_1", "class_2"]
+    assert metadata["input"]["shape"] == [6, 6, 1] and metadata["input"]["tensor_dtype"] == "int8"
+    assert metadata["normalisation"] == {"scale": 1.0, "mean": 0.0, "std": 1.8,
+                                         "formula": "x = (raw * scale - mean) / std"}
+    model = LiteRTModel(path)
+    scale, zero_point = model.input["quantization"]
+    assert metadata["quantization"]["input"] == {"scale": pytest.approx(scale), "zero_point": zero_point}
+    assert model.input_dtype == np.int8 and np.dtype(model.output["dtype"]) == np.int8
+    # The one-step recipe an app applies gives the tensor the runner feeds.
+    raw = np.random.default_rng(0).normal(scale=2, size=(4, 6, 6, 1))
+    pre = metadata["preprocess"]
+    app_side = np.clip(np.round(raw * pre["multiply"] + pre["add"]), *pre["clip"]).astype(np.int8)
+    runner_side = model._to_input((raw * 1.0 - 0.0) / 1.8)
+    assert np.abs(app_side.astype(int) - runner_side.astype(int)).max() <= 1  # rounding at .5 may differ
+
+
+def test_float_metadata_has_no_quantisation(mlp_run, converted):
+    from nnkeras.tflite_metadata import read_metadata
+
+    metadata = read_metadata(file_for(mlp_run, "none"))
+    assert metadata["quantization"] == {"mode": "none", "input": None, "output": None}
+    assert metadata["output"]["kind"] == "logits" and metadata["num_classes"] == 3
+
+
+def test_embedding_metadata_changes_nothing_the_interpreter_sees(mlp_run):
+    from nnkeras import export
+    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.tflite_metadata import embed_metadata, read_metadata
+
+    plain = export.to_tflite(export.load_run(mlp_run), "int8")
+    once = embed_metadata(plain, {"a": 1})
+    twice = embed_metadata(once, {"a": 2})
+    x = np.random.default_rng(1).normal(size=(7, 6, 6, 1)).astype(np.float32)
+    np.testing.assert_array_equal(LiteRTModel(plain).predict(x), LiteRTModel(twice).predict(x))
+    assert read_metadata(twice) == {"a": 2}  # replaced, not stacked
+    with pytest.raises(NNKerasError, match="no embedded nnkeras metadata"):
+        read_metadata(plain)
+    with pytest.raises(NNKerasError, match="not a TFLite flatbuffer"):
+        read_metadata(mlp_run / runs.CONFIG)
+
+
+def test_no_temporary_files_are_left(mlp_run, converted):
+    assert not list(mlp_run.glob(".*tmp*")) and not list(mlp_run.glob("*.tmp"))
+
+
+def outlier_run(mlp_run, tmp_path):
+    """The MLP with its busiest hidden unit scaled up 1000x and that unit's outgoing weights down 1000x.
+
+    ReLU is positively homogeneous, so the float model computes the same
+    logits; but int8 gives all hidden units one scale, set by the outlier,
+    and the other units round to zero: the classic outlier-activation failure.
+    """
+    import keras
+
+    from nnkeras import data
+    from nnkeras.config import Experiment
+
+    run_dir = tmp_path / "outlier"
+    shutil.copytree(mlp_run, run_dir, ignore=shutil.ignore_patterns("*.tflite*", "*.onnx*", "tb", "checkpoints"))
+    model = keras.models.load_model(run_dir / runs.MODEL)
+    kernel, bias = model.get_layer("dense_1").get_weights()
+    x = data.load(Experiment.load(run_dir / runs.CONFIG).data, 3).x_train.reshape(-1, kernel.shape[0])
+    unit = int(np.maximum(x @ kernel + bias, 0).mean(axis=0).argmax())
+    kernel[:, unit], bias[unit] = kernel[:, unit] * 1000, bias[unit] * 1000
+    model.get_layer("dense_1").set_weights([kernel, bias])
+    out_kernel, out_bias = model.get_layer("logits").get_weights()
+    out_kernel[unit] /= 1000
+    model.get_layer("logits").set_weights([out_kernel, out_bias])
+    model.save(run_dir / runs.MODEL)
+    return run_dir
+
+
+def test_cli_exits_nonzero_when_agreement_is_under_the_threshold(mlp_run, tmp_path):
+    run_dir = outlier_run(mlp_run, tmp_path)
+    failed = run_cli("convert", str(run_dir), "--quantize", "int8")
+    assert failed.returncode == 1, failed.stderr
+    assert "verification failed: top-1 agreement" in failed.stderr
+    report = json.loads((run_dir / "model-int8.tflite.verify.json").read_text())
+    assert not report["passed"] and report["agreement"] < 0.98
+    assert (run_dir / "model-int8.tflite").is_file()  # kept for inspection
+    # The same model in float32 is fine, and a lowered threshold is honoured.
+    assert run_cli("convert", str(run_dir)).returncode == 0
+    lowered = run_cli("convert", str(run_dir), "--quantize", "int8", "--min-agreement", "0.1")
+    assert lowered.returncode == 0, lowered.stderr
+    assert "| model-int8.tflite | int8 |" in lowered.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--quantize", "int4"], "--quantize int4: choose one of none, dynamic, float16, int8, int8-io"),
+    (["--format", "coreml"], "--format coreml: choose one of tflite, onnx"),
+    (["--format", "onnx", "--quantize", "int8"], "supports --quantize none only"),
+    (["--min-agreement", "1.5"], "must be a fraction in [0, 1]"),
+    (["--out", "/nonexistent/x.tflite"], "folder /nonexistent does not exist"),
+])
+def test_cli_bad_arguments_exit_2_with_one_line(mlp_run, args, message):
+    result = run_cli("convert", str(mlp_run), *args)
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path):
+    result = run_cli("convert", str(tmp_path))
+    assert result.returncode == 2 and "no config.json; pass a finished run directory" in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# Models outside the MLP: recurrent layers and integer token inputs, made in the test
+
+
+def hand_made_run(tmp_path, model, experiment, spec):
+    """A run directory for a model no builder makes (yet): config, data spec, model."""
+    run_dir = tmp_path / model.name
+    run_dir.mkdir()
+    runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
+    runs.write_json(run_dir / runs.DATA_SPEC, spec.to_dict())
+    model.save(run_dir / runs.MODEL)
+    return run_dir
+
+
+def sequence_run(tmp_path, unroll: bool):
+    import keras
+
+    from nnkeras import data
+    from nnkeras.config import DataConfig, Experiment, ModelConfig
+
+    experiment = Experiment(name="seq", data=DataConfig(name="synthetic", shape=(5, 4), num_classes=3, size=100),
+                            model=ModelConfig(name="lstm_probe"), seed=0)
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((5, 4), name="inputs")
+    lstm = keras.layers.LSTM(8, unroll=unroll, name="lstm")
+    x = keras.layers.Bidirectional(lstm, name="bilstm")(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x), name="lstm_probe")
+    return hand_made_run(tmp_path, model, experiment, data.load(experiment.data, 0).spec)
+
+
+def test_plain_lstm_fails_naming_the_layer_and_the_fix(tmp_path):
+    from nnkeras import export
+
+    with pytest.raises(NNKerasError) as error:
+        export.convert(sequence_run(tmp_path, unroll=False))
+    message = str(error.value)
+    assert "bilstm (Bidirectional)" in message and "unroll=True" in message and "TensorListReserve" in message
+    assert "\n" not in message
+    assert not (tmp_path / "lstm_probe" / "model.tflite").exists()
+
+
+@pytest.mark.parametrize("mode", ["none", "int8"])
+def test_unrolled_bidirectional_lstm_converts_with_builtins(tmp_path, mode):
+    from nnkeras import export
+
+    run_dir = sequence_run(tmp_path, unroll=True)
+    report = export.convert(run_dir, mode)
+    assert report["passed"] and builtin_only(file_for(run_dir, mode))
+
+
+def token_run(tmp_path):
+    """An int32 token-id classifier (Embedding -> pooling -> Dense) and token data made here."""
+    import keras
+
+    from nnkeras.config import DataConfig, Experiment, ModelConfig
+    from nnkeras.data import Dataset, DataSpec
+
+    rng = np.random.default_rng(0)
+    tokens = rng.integers(1, 50, size=(300, 12)).astype(np.int32)
+    labels = (tokens[:, 0] % 2).astype(np.int64)  # learnable from the first token
+    spec = DataSpec("tokens", (12,), 2, ("even", "odd"))
+    dataset = Dataset(tokens[:200], labels[:200], tokens[200:240], labels[200:240], tokens[240:], labels[240:], spec)
+    experiment = Experiment(name="tokens", data=DataConfig(name="synthetic"), model=ModelConfig(name="token_probe"))
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((12,), dtype="int32", name="tokens")
+    x = keras.layers.Embedding(50, 8, name="embedding")(inputs)
+    x = keras.layers.GlobalAveragePooling1D(name="pool")(x)
+    model = keras.Model(inputs, keras.layers.Dense(2, name="logits")(x), name="token_probe")
+    return hand_made_run(tmp_path, model, experiment, spec), dataset
+
+
+@pytest.mark.parametrize("mode", ["none", "int8-io"])
+def test_token_id_inputs_stay_integers(tmp_path, mode):
+    from nnkeras import export
+    from nnkeras.tflite_metadata import read_metadata
+
+    run_dir, dataset = token_run(tmp_path)
+    report = export.convert(run_dir, mode, dataset=dataset)
+    metadata = read_metadata(file_for(run_dir, mode))
+    assert report["passed"] and metadata["input"]["dtype"] == "int32"
+    assert metadata["input"]["tensor_dtype"] == "int32"  # ids are never quantised
+    assert metadata["normalisation"] is None and metadata["input"]["vocabulary_size"] == 50
+
+
+# ---------------------------------------------------------------------------
+# ONNX
+
+
+def test_onnx_matches_keras_in_onnxruntime(mlp_run):
+    pytest.importorskip("tf2onnx")
+    from nnkeras.export_onnx import read_onnx_metadata
+
+    result = run_cli("convert", str(mlp_run), "--format", "onnx")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((mlp_run / "model.onnx.verify.json").read_text())
+    assert report["file"] == "model.onnx" and report["passed"] and report["agreement"] == 1.0
+    assert report["max_abs_diff"] < 1e-4
+    assert read_onnx_metadata(mlp_run / "model.onnx")["class_names"] == ["class_0", "class_1", "class_2"]
+
+
+def test_onnx_without_the_extra_says_how_to_install_it(mlp_run, monkeypatch):
+    from nnkeras import export
+
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx now raises ImportError
+    with pytest.raises(NNKerasError, match=r"pip install 'nnkeras\[onnx\]'"):
+        export.convert(mlp_run, fmt="onnx", out=mlp_run / "other.onnx")
+    assert not (mlp_run / "other.onnx").exists()

@@ -13,6 +13,7 @@ learning curves) in the group folder. `group.json` lists the variants, so
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,10 @@ def find_experiment_file(name_or_file: str) -> Path:
     for candidate in experiment_files():
         if candidate.stem == name_or_file:
             return candidate
-    known = ", ".join(p.stem for p in experiment_files()) or "none found"
-    raise NNKerasError(f"unknown experiment '{name_or_file}'; known: {known}"
+    names = [p.stem for p in experiment_files()]
+    guess = difflib.get_close_matches(name_or_file, names, n=1)
+    hint = f"did you mean '{guess[0]}'? " if guess else ""
+    raise NNKerasError(f"unknown experiment '{name_or_file}'; {hint}known: {', '.join(names) or 'none found'}"
                        " (or pass the path of a .py file that defines EXPERIMENT)")
 
 

@@ -32,7 +32,7 @@ def test_bad_override_exits_2_with_one_line_and_writes_nothing(tmp_path):
 
 def test_unknown_experiment_and_bad_model_argument(tmp_path):
     unknown = run_cli("run", "mnist_mpl", "--runs-dir", str(tmp_path))
-    assert unknown.returncode == 2 and "unknown experiment 'mnist_mpl'; known: mnist_mlp" in unknown.stderr
+    assert unknown.returncode == 2 and "unknown experiment 'mnist_mpl'; did you mean 'mnist_mlp'?" in unknown.stderr
     bad = run_cli("run", "mnist_mlp", "--set", "model.dropout=1.5", "--set", "data.name=mnist_sample",
                   "--runs-dir", str(tmp_path / "runs"))
     assert bad.returncode == 2 and "model.dropout must be in [0, 1), got 1.5" in bad.stderr

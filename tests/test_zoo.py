@@ -27,6 +27,7 @@ CASES = {
     "transformer": (TOKENS, {"embed_dim": 16, "num_heads": 2, "ff_dim": 16}),
     "wide_deep": (TABLE, {"hidden": (8,)}),
     "arcface": (MNIST, {"embedding_dim": 8, "filters": (4, 8)}),
+    "scratch_mlp": (MNIST, {"hidden": (8, 8), "activation": "sigmoid", "init": "xavier_sigmoid"}),
 }
 # Reference models with a known size.
 PINNED_PARAMS = {"mlp": 23_860, "lenet5": 61_706}

@@ -15,6 +15,7 @@ from nnkeras.models.mlp import build_mlp
 from nnkeras.models.recurrent import build_lstm_attention, build_rnn
 from nnkeras.models.transformer import build_transformer
 from nnkeras.models.wide_deep import build_wide_deep
+from nnkeras.scratch.twin import build_scratch_mlp
 
 BUILDERS = {
     "mlp": build_mlp,
@@ -25,6 +26,8 @@ BUILDERS = {
     "transformer": build_transformer,
     "wide_deep": build_wide_deep,
     "arcface": build_arcface,
+    # The NumPy MLP of nnkeras.scratch: its builder makes the Keras twin the weights are copied into.
+    "scratch_mlp": build_scratch_mlp,
 }
 
 

@@ -123,3 +123,65 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (y_true, y_pred), 1)
     return matrix
+
+
+class GradientNorms(keras.callbacks.Callback):
+    """Per-layer gradient norms on a fixed batch at every epoch end (`train.gradient_norms`).
+
+    The gradient of the loss with respect to each layer's kernel is taken on
+    the same batch every epoch, in inference mode (dropout would add noise to
+    the comparison), and written three ways: TensorBoard scalars
+    `gradient_norm/<layer>` and histograms `gradient/<layer>` (train run),
+    `gradient_norms.csv` (every epoch) and `gradient_norms.png` (once, at the
+    end). Vanishing gradients show as norms shrinking layer by layer towards
+    the input. A resumed run reloads the CSV and replaces the rows of the
+    epochs it trains again.
+    """
+
+    CSV = "gradient_norms.csv"
+    PLOT = "gradient_norms.png"
+
+    def __init__(self, run_dir: Path, x, y):
+        super().__init__()
+        self.run_dir, self.x, self.y = Path(run_dir), x, y
+        self.rows: list[dict] = []
+        self._writer = None
+
+    def kernel_gradients(self) -> dict[str, np.ndarray]:
+        """dL/dkernel of every layer that has a kernel, by layer name, input side first."""
+        import tensorflow as tf
+
+        layers = [layer for layer in self.model.layers if getattr(layer, "kernel", None) is not None]
+        with tf.GradientTape() as tape:
+            loss = self.model.loss(self.y, self.model(self.x, training=False))
+        grads = tape.gradient(loss, [layer.kernel for layer in layers])
+        return {layer.name: np.asarray(g) for layer, g in zip(layers, grads)}
+
+    def on_train_begin(self, logs=None):
+        import pandas as pd
+        import tensorflow as tf
+
+        path = self.run_dir / self.CSV
+        self.rows = pd.read_csv(path).to_dict("records") if path.is_file() else []
+        self._writer = tf.summary.create_file_writer(str(self.run_dir / runs.TENSORBOARD / "train"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        import pandas as pd
+        import tensorflow as tf
+
+        grads = self.kernel_gradients()
+        norms = {name: float(np.linalg.norm(g)) for name, g in grads.items()}
+        with self._writer.as_default():
+            for name, g in grads.items():
+                tf.summary.scalar(f"gradient_norm/{name}", norms[name], step=epoch)
+                tf.summary.histogram(f"gradient/{name}", g, step=epoch)
+        self._writer.flush()
+        self.rows = [r for r in self.rows if r["epoch"] <= epoch] + [{"epoch": epoch + 1, **norms}]
+        runs.write_atomic(self.run_dir / self.CSV, pd.DataFrame(self.rows).to_csv(index=False))
+
+    def on_train_end(self, logs=None):
+        from nnkeras.scratch.gradient_plot import plot_gradient_norms
+
+        self._writer.close()
+        if self.rows:  # plotted once: a figure costs about as much as an epoch of a small model
+            plot_gradient_norms(self.rows, self.run_dir / self.PLOT, f"{self.run_dir.name}: gradient norm per layer")

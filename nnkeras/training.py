@@ -81,6 +81,12 @@ def in_batches(x, y=None, batch_size: int = 512):
 def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
           dataset: datasets.Dataset | None = None) -> RunResult:
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
+    from nnkeras import scratch
+
+    if scratch.handles(experiment):  # the NumPy MLP: its own loop, the same callbacks and run directory
+        from nnkeras.scratch.run import train_scratch
+
+        return train_scratch(experiment, run_dir, resume=resume, verbose=verbose, dataset=dataset)
     validate(experiment)
     run_dir = Path(run_dir)
     keras.backend.clear_session()  # free the previous run's graphs: groups and searches train many models
@@ -126,6 +132,11 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
         RunCheckpoint(run_dir, state, patience=cfg.patience),
     ]
+    if cfg.gradient_norms:  # opt-in: one more forward and backward pass per epoch, on a fixed batch
+        from nnkeras.callbacks import GradientNorms
+        from nnkeras.data.base import take
+
+        callbacks.insert(-1, GradientNorms(run_dir, take(data.x_train, slice(0, 256)), data.y_train[:256]))
     model.fit(
         training_batches(data.x_train, data.y_train, cfg.batch_size, experiment.seed, first_epoch, cfg.epochs),
         steps_per_epoch=math.ceil(len(data.y_train) / cfg.batch_size),

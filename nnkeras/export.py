@@ -67,6 +67,7 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
             raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
     import keras
 
+    import nnkeras.models  # noqa: F401  registers the zoo's custom layers, so model.keras loads
     from nnkeras.config import Experiment
     from nnkeras.data import DataSpec
 
@@ -75,8 +76,10 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
     spec = DataSpec(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
     model = keras.models.load_model(run_dir / runs.MODEL)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise NNKerasError(f"{run_dir}: the model has {len(model.inputs)} inputs and {len(model.outputs)} outputs;"
-                           " conversion supports one of each")
+        names = ", ".join(f"{t.name} ({t.dtype})" for t in model.inputs)
+        raise NNKerasError(f"{run_dir}: model '{model.name}' takes {len(model.inputs)} named inputs ({names});"
+                           " nnkeras convert and serve handle models with one input tensor and one output;"
+                           " feed the columns as one numeric tensor to export it")
     return Run(run_dir, experiment, spec, model, dataset)
 
 
@@ -95,9 +98,28 @@ def sidecar(out: Path, kind: str) -> Path:
 
 
 def export_saved_model(model, folder: Path) -> Path:
+    """The model's inference function as a SavedModel, with `training=False` spelled out.
+
+    `model.export` traces the model without a training flag, and Keras 3's
+    random augmentation layers then keep their random ops (and Flex-only
+    image transforms) in the graph; an explicit training=False drops them.
+    """
+    import keras
+    import tensorflow as tf
+
     path = Path(folder) / "saved_model"
-    model.export(str(path), format="tf_saved_model", verbose=False)
+    spec = model.inputs[0]
+    signature = tf.TensorSpec((None, *spec.shape[1:]), spec.dtype, name=_input_name(model))
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[signature])
+    archive.write_out(str(path), verbose=False)
     return path
+
+
+def _input_name(model) -> str:
+    # Keras input names may hold characters a TF signature key refuses.
+    return re.sub(r"\W", "_", model.inputs[0].name) or "inputs"
 
 
 def representative_data(run: Run, n: int = REPRESENTATIVE_EXAMPLES):
@@ -142,7 +164,9 @@ def explain_conversion_error(model, exc: Exception) -> NNKerasError:
     """Turn the converter's page of MLIR diagnostics into one actionable line."""
     text = str(exc)
     ops = sorted(set(re.findall(r"'tf\.(\w+)' op", text)) | set(re.findall(r"\bFlex(\w+)", text)))
-    culprits = [layer for layer in model.layers if _mentions(text, layer.name)]
+    # Locations on the error lines point at the failing ops; notes name every caller.
+    failing = "\n".join(line for line in text.splitlines() if "error:" in line) or text
+    culprits = [layer for layer in model.layers if _mentions(failing, layer.name)]
     recurrent = [layer for layer in model.layers if type(layer).__name__ in RECURRENT]
     named = [layer for layer in culprits if layer in recurrent] or culprits or recurrent
     where = f" in layer(s) {', '.join(f'{l.name} ({type(l).__name__})' for l in named)}" if named else ""

@@ -294,3 +294,85 @@ def test_onnx_without_the_extra_says_how_to_install_it(mlp_run, monkeypatch):
     with pytest.raises(NNKerasError, match=r"pip install 'nnkeras\[onnx\]'"):
         export.convert(mlp_run, fmt="onnx", out=mlp_run / "other.onnx")
     assert not (mlp_run / "other.onnx").exists()
+
+
+# ---------------------------------------------------------------------------
+# The model zoo: every builder, trained for seconds on data made here, in every mode
+
+IMAGES = {"name": "synthetic", "shape": (16, 16, 1), "num_classes": 3, "size": 300, "val_fraction": 0.2}
+TOKENS = {"name": "long_range", "seq_len": 8, "num_classes": 3, "size": 600, "val_fraction": 0.2}
+# builder -> (data, builder arguments). Recurrent layers are unrolled: the one way to builtin ops.
+ZOO = {
+    "lenet5": (IMAGES, {}),
+    "convnet": ({**IMAGES, "shape": (16, 16, 3)},
+                {"filters": (4, 8), "dense": 8, "rotation": 0.1, "shift": 0.1, "flip": True}),
+    "arcface": (IMAGES, {"embedding_dim": 8, "filters": (4, 8)}),
+    "scratch_mlp": ({**IMAGES, "shape": (6, 6, 1)}, {"hidden": (8,)}),
+    "rnn": (TOKENS, {"cell": "lstm", "units": 8, "embed_dim": 8, "bidirectional": True, "unroll": True}),
+    "lstm_attention": (TOKENS, {"units": 8, "embed_dim": 8, "attention_units": 8, "unroll": True, "dropout": 0.0}),
+    "transformer": (TOKENS, {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.0}),
+}
+# Builders whose models cannot become a single-tensor builtin-only .tflite, and why.
+NOT_CONVERTIBLE = {
+    "wide_deep": "five named inputs with string columns; its HashedCrossing needs tf.SparseCross, a Flex op",
+}
+
+
+def test_every_builder_is_covered():
+    from nnkeras import models
+
+    assert {"mlp", *ZOO, *NOT_CONVERTIBLE} == set(models.BUILDERS)
+
+
+@pytest.fixture(scope="module")
+def zoo_runs(tmp_path_factory):
+    """builder -> run directory, trained on first use (lr 1e-2: clear margins, so int8 is judged fairly)."""
+    from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from nnkeras.training import train
+
+    folder, made = tmp_path_factory.mktemp("zoo"), {}
+
+    def run_of(builder):
+        if builder not in made:
+            data, params = ZOO[builder]
+            experiment = Experiment(name=builder, data=DataConfig(**data), model=ModelConfig(builder, params),
+                                    train=TrainConfig(epochs=6, batch_size=32, learning_rate=1e-2), seed=1)
+            made[builder] = train(experiment, folder / builder).run_dir
+        return made[builder]
+
+    return run_of
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("builder", sorted(ZOO))
+def test_zoo_model_converts_runs_and_agrees(zoo_runs, builder, mode):
+    from nnkeras import export
+    from nnkeras.tflite_metadata import read_metadata
+
+    run_dir = zoo_runs(builder)
+    report = export.convert(run_dir, mode)
+    assert report["passed"], report
+    assert builtin_only(file_for(run_dir, mode))
+    metadata = read_metadata(file_for(run_dir, mode))
+    assert metadata["experiment"] == builder and metadata["quantization"]["mode"] == mode
+
+
+def test_a_zoo_model_with_custom_layers_converts_in_a_fresh_process(zoo_runs):
+    """`nnkeras convert` alone must register the zoo's custom layers before loading model.keras."""
+    run_dir = zoo_runs("transformer")
+    result = run_cli("convert", str(run_dir), "--quantize", "float16")
+    assert result.returncode == 0, result.stderr
+    assert "| model-float16.tflite | float16 |" in result.stdout
+
+
+def test_wide_deep_is_refused_with_a_reason(tmp_path):
+    from nnkeras import export
+    from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from nnkeras.training import train
+
+    experiment = Experiment(name="wd", data=DataConfig(name="titanic"), model=ModelConfig("wide_deep", {"hidden": (4,)}),
+                            train=TrainConfig(epochs=1))
+    run_dir = train(experiment, tmp_path / "wd").run_dir
+    with pytest.raises(NNKerasError, match=r"takes 5 named inputs \(.*Sex \(string\).*\); nnkeras convert and serve"):
+        export.convert(run_dir)

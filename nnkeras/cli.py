@@ -69,9 +69,28 @@ def cmd_report(args) -> int:
         print(f"no runs under {args.runs_dir}")
         return 0
     print(table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f"))
+    searches = report.searches_table(args.runs_dir)
+    if not searches.empty:  # hyperparameter searches (nnkeras tune): one row each
+        print("\nsearches:\n" + searches.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f"))
     out = Path(args.runs_dir) / "report.csv"
     table.to_csv(out, index=False)
     print(f"\nsaved {out}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from nnkeras import tuning, tuning_search
+
+    tuning_search.set_role(args.chief, args.worker, args.oracle)
+    job = tuning.prepare(tuning.load_job(args.job), args.set, tuner=args.tuner,
+                         max_trials=args.max_trials, max_failures=args.max_failures)
+    if args.compare:
+        table, folder = tuning_search.compare(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
+        print(table.to_markdown(index=False, floatfmt=".4f"))
+        print(f"comparison: {folder / 'comparison.md'}, {folder / 'comparison.png'}")
+        return 0
+    result = tuning_search.run_search(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
+    print("\n".join(tuning_search.describe(result)))
     return 0
 
 
@@ -136,6 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-body-bytes", type=int,
                        help="larger request bodies get 413 (default: 8 MiB)")
     serve.set_defaults(func=cmd_serve)
+
+    tune = sub.add_parser("tune", help="hyperparameter search with Keras Tuner (jobs in tuning/)")
+    tune.add_argument("job", help="tuning job name (tuning/<name>.py) or path to a .py job file")
+    # Tuner names and limits are checked by nnkeras.tuning (one list, one message).
+    tune.add_argument("--tuner", help="random, grid, bayesian or hyperband (default: the job's TUNER)")
+    tune.add_argument("--max-trials", type=int, metavar="N", help="trials to run (default: the job's MAX_TRIALS)")
+    tune.add_argument("--max-failures", type=int, metavar="N",
+                      help="stop after N failed trials in a row (default: the job's MAX_FAILURES, 3)")
+    tune.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="override a setting of the job's experiment, as in `nnkeras run`")
+    tune.add_argument("--runs-dir", default="runs", help="searches go to RUNS_DIR/search/<job>/<tuner>/")
+    tune.add_argument("--overwrite", action="store_true", help="delete the search directory and start over")
+    tune.add_argument("--compare", action="store_true",
+                      help="run grid, random, bayesian and hyperband on the same budget; table and plot")
+    tune.add_argument("--chief", action="store_true", help="distributed: hold the oracle for the workers")
+    tune.add_argument("--worker", metavar="ID", help="distributed: run trials as worker ID (e.g. tuner0)")
+    tune.add_argument("--oracle", metavar="HOST:PORT", help="distributed: the chief's address")
+    tune.set_defaults(func=cmd_tune)
     return parser
 
 

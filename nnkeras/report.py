@@ -135,3 +135,35 @@ def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
         plot_comparison(histories, group_dir / "summary.png", f"{group_dir.parent.name}: learning curves")
     print(shown, flush=True)
     return table
+
+
+SEARCH_COLUMNS = ["job", "tuner", "objective", "trials", "completed", "failed", "best_score", "best_trial",
+                  "best_run", "path"]
+
+
+def searches_table(runs_dir: str | Path) -> pd.DataFrame:
+    """One row per hyperparameter search under `runs_dir` (folders with a search.json; see nnkeras.tuning_search)."""
+    rows = []
+    for spec in sorted(Path(runs_dir).rglob("search.json")):
+        folder, info = spec.parent, _read(spec)
+        best = _read(folder / "best_run.json")
+        trials = pd.read_csv(folder / "trials.csv", dtype={"trial": str}) if (folder / "trials.csv").is_file() else None
+        status = trials["status"] if trials is not None else pd.Series(dtype=str)
+        rows.append({
+            "job": info.get("job"), "tuner": info.get("tuner"), "objective": info.get("objective"),
+            "trials": len(status), "completed": int((status == "completed").sum()),
+            "failed": int((status == "failed").sum()),
+            **_best_trial(trials, info.get("objective")),
+            "best_run": str(folder / best["run_dir"]) if best else None,
+            "path": str(folder),
+        })
+    return pd.DataFrame(rows, columns=SEARCH_COLUMNS)
+
+
+def _best_trial(trials: pd.DataFrame | None, objective: str | None) -> dict:
+    """The best completed trial's score and id; accuracies are maximised, losses minimised."""
+    done = trials[trials["status"] == "completed"] if trials is not None else pd.DataFrame()
+    if done.empty:
+        return {"best_score": None, "best_trial": None}
+    best = done.loc[done["score"].idxmin() if "loss" in str(objective) else done["score"].idxmax()]
+    return {"best_score": float(best["score"]), "best_trial": f"trial_{best['trial']}"}

@@ -1,0 +1,175 @@
+"""Hyperparameter search jobs: an experiment plus a search space.
+
+A job is a short file in `tuning/`:
+
+    EXPERIMENT = Experiment(...)          # what every trial starts from
+
+    def space(hp):                        # Keras Tuner `hp` values -> config keys
+        return {
+            "model.hidden": (hp.Int("units", 32, 256, step=32),) * hp.Int("depth", 1, 3),
+            "train.learning_rate": hp.Float("learning_rate", 1e-4, 1e-2, sampling="log"),
+        }
+
+    OBJECTIVE = "val_accuracy"            # or "val_loss"           (optional)
+    TUNER = "random"                      # random|grid|bayesian|hyperband (optional)
+    MAX_TRIALS = 10                       # (optional)
+    MAX_FAILURES = 3                      # failed trials in a row that stop the search (optional)
+
+The keys are the `--set` keys of `nnkeras run`, and a trial's values go
+through the same `apply_overrides`, so an unknown key or a wrong type fails
+the same way, with the same message. Builders never see `hp`: the space only
+decides config values, and the one trainer trains each trial
+(`nnkeras.tuning_search` runs the search, `nnkeras.tuning_tuner` is the
+Keras Tuner side). This module imports neither Keras nor Keras Tuner at the
+top, so `nnkeras --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib.util
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from nnkeras.config import Experiment, apply_overrides
+from nnkeras.errors import ConfigError, NNKerasError
+
+TUNERS = ("random", "grid", "bayesian", "hyperband")
+OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
+# trials.csv columns besides the hyperparameters; an hp may not take one of these names.
+TRIAL_COLUMNS = ("trial", "status", "score", "epochs", "epochs_trained", "seconds", "test_accuracy",
+                 "best_epoch", "tuner", "reason", "run_dir")
+HYPERBAND_EPOCHS = "tuner/epochs"  # Hyperband's own hp: how many epochs this trial trains to
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    experiment: Experiment
+    space: Callable
+    objective: str = "val_accuracy"
+    tuner: str = "random"
+    max_trials: int = 10
+    max_failures: int = 3
+    path: Path | None = None
+
+    @property
+    def direction(self) -> str:
+        return OBJECTIVES[self.objective]
+
+
+def job_files() -> list[Path]:
+    """Job files in ./tuning, then in the source checkout's tuning/ (first name wins)."""
+    folders = dict.fromkeys([Path.cwd() / "tuning", Path(__file__).resolve().parent.parent / "tuning"])
+    found: dict[str, Path] = {}
+    for folder in (f for f in folders if f.is_dir()):
+        for path in sorted(folder.glob("[!_]*.py")):
+            found.setdefault(path.stem, path)
+    return list(found.values())
+
+
+def load_job(name_or_file: str) -> Job:
+    """Import a job file (a name from `tuning/` or a path) and check what it defines."""
+    path = Path(name_or_file)
+    if path.suffix != ".py":
+        path = next((p for p in job_files() if p.stem == name_or_file), None)
+        if path is None:
+            known = [p.stem for p in job_files()]
+            guess = difflib.get_close_matches(name_or_file, known, n=1)
+            hint = f"did you mean '{guess[0]}'? " if guess else ""
+            raise NNKerasError(f"unknown tuning job '{name_or_file}'; {hint}known: {', '.join(known) or 'none found'}"
+                               " (or pass a .py job file)")
+    elif not path.is_file():
+        raise NNKerasError(f"{path}: no such tuning job file")
+    spec = importlib.util.spec_from_file_location(f"nnkeras_tuning_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    experiment, space = getattr(module, "EXPERIMENT", None), getattr(module, "space", None)
+    if not isinstance(experiment, Experiment) or not callable(space):
+        raise NNKerasError(f"{path}: a tuning job defines EXPERIMENT = Experiment(...) and def space(hp): ...")
+    job = Job(path.stem, experiment, space, path=path, objective=getattr(module, "OBJECTIVE", "val_accuracy"),
+              tuner=getattr(module, "TUNER", "random"), max_trials=getattr(module, "MAX_TRIALS", 10),
+              max_failures=getattr(module, "MAX_FAILURES", 3))
+    _check_settings(job)
+    return job
+
+
+def _check_settings(job: Job) -> None:
+    if job.objective not in OBJECTIVES:
+        raise ConfigError(f"tuning job '{job.name}': OBJECTIVE must be one of {', '.join(OBJECTIVES)}"
+                          f" (got {job.objective!r})")
+    if job.tuner not in TUNERS:
+        raise ConfigError(f"unknown tuner '{job.tuner}'; choose one of {', '.join(TUNERS)}")
+    for label, value in (("--max-trials", job.max_trials), ("--max-failures", job.max_failures)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{label} must be a whole number of at least 1 (got {value!r})")
+
+
+def prepare(job: Job, overrides: list[str], *, tuner: str | None = None, max_trials: int | None = None,
+            max_failures: int | None = None) -> Job:
+    """The job with `--set` overrides and command-line limits applied, its search space checked."""
+    from nnkeras import models
+
+    changes = {"tuner": tuner, "max_trials": max_trials, "max_failures": max_failures}
+    job = dataclasses.replace(job, **{k: v for k, v in changes.items() if v is not None})
+    _check_settings(job)
+    experiment = apply_overrides(job.experiment, overrides, model_defaults=models.builder_defaults)
+    job = dataclasses.replace(job, experiment=experiment)
+    check_space(job)
+    return job
+
+
+def check_space(job: Job) -> list[str]:
+    """Declare the space once, before anything is written; return the config keys it sets.
+
+    Catches what would otherwise surface trials later: an inverted or empty
+    range, an empty choice, a key that names no config field, an hp that
+    shadows a trials.csv column.
+    """
+    import keras_tuner
+
+    hp = keras_tuner.HyperParameters()
+    try:
+        mapping = job.space(hp)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"search space of '{job.name}': {exc}") from None
+    for param in hp.space:
+        low, high = getattr(param, "min_value", None), getattr(param, "max_value", None)
+        if low is not None and not low < high:
+            raise ConfigError(f"search space of '{job.name}': hp '{param.name}' has an empty range"
+                              f" [{low}, {high}]; its min_value must be below its max_value")
+        if param.name in TRIAL_COLUMNS:
+            raise ConfigError(f"search space of '{job.name}': hp name '{param.name}' is taken by a"
+                              f" trials.csv column ({', '.join(TRIAL_COLUMNS)})")
+    trial_experiment(job, hp)  # the defaults must make a valid experiment
+    return list(mapping)
+
+
+def trial_experiment(job: Job, hp) -> Experiment:
+    """The job's experiment with one trial's hp values applied (Hyperband's epochs included)."""
+    mapping = job.space(hp)
+    if not isinstance(mapping, dict) or not all(isinstance(k, str) for k in mapping):
+        raise ConfigError(f"search space of '{job.name}': space(hp) must return a dict of config keys"
+                          f" to values, e.g. {{'train.learning_rate': hp.Float(...)}}")
+    items = [f"{key}={as_text(value)}" for key, value in mapping.items()]
+    if HYPERBAND_EPOCHS in hp.values:
+        items.append(f"train.epochs={hp.values[HYPERBAND_EPOCHS]}")
+    from nnkeras import models
+
+    try:
+        return apply_overrides(job.experiment, items, model_defaults=models.builder_defaults)
+    except ConfigError as exc:
+        raise ConfigError(f"search space of '{job.name}': {exc}") from None
+
+
+def as_text(value) -> str:
+    """A Python value as `--set` text, parsed back to the same value by config.parse_value."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(as_text(v) for v in value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "none"
+    return repr(value) if isinstance(value, float) else str(value)

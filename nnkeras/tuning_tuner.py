@@ -1,0 +1,183 @@
+"""The Keras Tuner side of a search: real oracles, one trainer, kill-safe state.
+
+`TrialTuner` subclasses Keras Tuner's `BaseTuner` (not `Tuner`, whose job is
+to build and fit a hypermodel: here `nnkeras.training.train` does both) and
+overrides `run_trial`, so each trial is a normal run directory,
+`<search>/trial_<id>/`, next to Keras Tuner's own `trial.json`.
+
+Kill safety. Keras Tuner writes oracle.json, trial.json and the tuner file
+in place; a SIGKILL during a write leaves a truncated file that stops every
+later reload. `SafeOracle` and `TrialTuner.save` write them atomically
+(nnkeras.runs). A trial found complete on disk (metrics.json) is reported,
+never trained again; an interrupted one resumes from its last epoch.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import shutil
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+
+from nnkeras import runs, tuning_results
+from nnkeras.callbacks import write_hparams
+from nnkeras.config import flat
+from nnkeras.errors import NNKerasError
+from nnkeras.tuning import Job, trial_experiment
+
+RUNNING = kt.engine.trial.TrialStatus.RUNNING
+CONTINUED_FROM = "continued_from.json"  # a Hyperband trial that starts from an earlier trial's model
+ORACLES = {
+    "random": kt.oracles.RandomSearchOracle,
+    "grid": kt.oracles.GridSearchOracle,
+    "bayesian": kt.oracles.BayesianOptimizationOracle,
+    "hyperband": kt.oracles.HyperbandOracle,
+}
+
+
+class SafeOracle:
+    """Mixed in before a Keras Tuner oracle: atomic state files, and trials.csv after every trial."""
+
+    def save(self):
+        runs.write_json(Path(self._get_oracle_fname()), self.get_state())
+
+    def _save_trial(self, trial):
+        runs.write_json(Path(self._get_trial_dir(trial.trial_id)) / "trial.json", trial.get_state())
+
+    def reload(self):
+        super().reload()
+        # Killed between writing a new trial.json and oracle.json: the trial is
+        # RUNNING but nobody owns it. Queue it like Keras Tuner queues its ongoing trials.
+        for trial_id, trial in self.trials.items():
+            if trial.status == RUNNING and trial_id not in self._retry_queue:
+                self._retry_queue.append(trial_id)
+
+    @kt.synchronized
+    def end_trial(self, trial):
+        try:
+            super().end_trial(trial)  # raises once max_consecutive_failed_trials is reached
+        finally:
+            tuning_results.write_trials_csv(self, Path(self._project_dir))
+
+
+def make_oracle(job: Job, tuner: str):
+    base = ORACLES[tuner]
+    oracle_class = type(f"Safe{base.__name__}", (SafeOracle, base), {})
+    common = {"objective": kt.Objective(job.objective, job.direction), "seed": job.experiment.seed,
+              "max_consecutive_failed_trials": job.max_failures}
+    if tuner == "hyperband":
+        # Hyperband's budget is epochs: the experiment's train.epochs is the most a trial trains.
+        oracle = oracle_class(max_epochs=job.experiment.train.epochs, factor=3, **common)
+        oracle.max_trials = job.max_trials  # a cap, so tuners compare on the same number of trials
+        return oracle
+    if tuner == "bayesian":
+        # A third of the budget explores at random before the Gaussian process proposes.
+        return oracle_class(max_trials=job.max_trials, num_initial_points=max(2, job.max_trials // 3), **common)
+    return oracle_class(max_trials=job.max_trials, **common)
+
+
+class TrialTuner(kt.engine.base_tuner.BaseTuner):
+    """Runs each trial through the one trainer, into `<search>/trial_<id>/`."""
+
+    def __init__(self, job: Job, tuner: str, folder: Path):
+        # Keras Tuner prints every failed trial's traceback; the traceback stays in
+        # trial.json, the console gets one line (on_trial_end).
+        kt.src.config.DEBUG = False
+        self.job = job
+        self.events = Path(folder) / "events.jsonl"
+        super().__init__(oracle=make_oracle(job, tuner), hypermodel=job.space,
+                         directory=str(Path(folder).parent), project_name=Path(folder).name)
+
+    def run_trial(self, trial, *args, **kwargs):
+        from nnkeras.training import train
+
+        run_dir = Path(self.get_trial_dir(trial.trial_id))
+        try:
+            experiment = trial_experiment(self.job, trial.hyperparameters)
+            if not runs.is_complete(run_dir):  # a finished trial is reported, never trained again
+                self._continue_from(trial.hyperparameters, run_dir, experiment)
+                train(experiment, run_dir, resume=True)  # resume=True also starts a fresh directory
+            return trial_metrics(self.job, run_dir)
+        except Exception as exc:  # any reason a trial cannot finish: the search records it and goes on
+            raise kt.errors.FailedTrialError(one_line(exc)) from exc
+
+    def _continue_from(self, hp, run_dir: Path, experiment) -> None:
+        """Hyperband: start from the model of the trial it promotes (`tuner/trial_id`), not from scratch."""
+        previous = hp.values.get("tuner/trial_id")
+        source = Path(self.get_trial_dir(previous)) if previous else None
+        target = run_dir / runs.CHECKPOINTS
+        if source is None or target.exists() or not (source / runs.CHECKPOINTS / runs.STATE).is_file():
+            return
+        state = runs.read_json(source / runs.CHECKPOINTS / runs.STATE)
+        shutil.copy2(source / runs.HISTORY, run_dir / runs.HISTORY)
+        # The trainer writes the HParams session only when it starts at epoch 0.
+        write_hparams(run_dir / runs.TENSORBOARD, flat(experiment), run_id=f"{experiment.name}/{run_dir.name}")
+        runs.write_json(run_dir / CONTINUED_FROM, {"trial": previous, "epoch": state["epoch"],
+                                                   "train_seconds": state["train_seconds"]})
+        staging = run_dir / ".checkpoints.tmp"  # copy, then rename: a kill never leaves half a checkpoint
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(source / runs.CHECKPOINTS, staging)
+        os.replace(staging, target)
+
+    def on_trial_begin(self, trial):
+        self._log(trial, "start")
+
+    def on_trial_end(self, trial):
+        if trial.message:
+            print(f"trial {trial.trial_id} failed: {tuning_results.reason(trial.message)}", flush=True)
+        super().on_trial_end(trial)  # the oracle records the end (atomically)
+        self._log(trial, trial.status.lower())  # after: a logged end is a recorded end
+        gc.collect()  # with the trainer's clear_session: memory stays flat over many trials
+
+    def _log(self, trial, event: str) -> None:
+        """One line per event in events.jsonl: who ran which trial (workers share the folder)."""
+        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "trial": trial.trial_id, "event": event,
+                "tuner": self.tuner_id, "pid": os.getpid(), "rss_mb": resident_mb()}
+        with open(self.events, "a") as handle:  # O_APPEND: whole short lines, even from several processes
+            handle.write(json.dumps(line) + "\n")
+
+    def save(self):
+        if not self._is_worker():
+            self.oracle.save()
+        runs.write_json(Path(self._get_tuner_fname()), self.get_state())
+
+
+def trial_metrics(job: Job, run_dir: Path) -> dict:
+    """What the oracle records: the objective and the bookkeeping trials.csv shows.
+
+    The score is the objective at the epoch whose model the run kept (lowest
+    val_loss), so it describes `model.keras`, the model retraining reproduces.
+    """
+    import pandas as pd
+
+    metrics = runs.read_json(run_dir / runs.METRICS)
+    if metrics["status"] == "diverged" or metrics["best_epoch"] is None:
+        raise NNKerasError(f"diverged: the loss became NaN or infinite by epoch {metrics['epochs_run']}")
+    history = pd.read_csv(run_dir / runs.HISTORY).set_index("epoch")
+    continued = runs.read_json(run_dir / CONTINUED_FROM) if (run_dir / CONTINUED_FROM).is_file() else {}
+    return {
+        job.objective: float(history.loc[metrics["best_epoch"], job.objective]),
+        "epochs": metrics["epochs_run"],
+        "epochs_trained": metrics["epochs_run"] - continued.get("epoch", 0),
+        "seconds": metrics["train_seconds"] - continued.get("train_seconds", 0.0),
+        "test_accuracy": metrics["test_accuracy"],
+        "best_epoch": metrics["best_epoch"],
+    }
+
+
+def one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or "(no message)"
+    return f"{type(exc).__name__}: {text[:300]}"
+
+
+def resident_mb() -> float | None:
+    """This process's resident memory (Linux /proc), for events.jsonl and the memory benchmark."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return None
+    return round(pages * os.sysconf("SC_PAGE_SIZE") / 2**20, 1)

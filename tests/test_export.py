@@ -376,3 +376,25 @@ def test_wide_deep_is_refused_with_a_reason(tmp_path):
     run_dir = train(experiment, tmp_path / "wd").run_dir
     with pytest.raises(NNKerasError, match=r"takes 5 named inputs \(.*Sex \(string\).*\); nnkeras convert and serve"):
         export.convert(run_dir)
+
+
+def test_the_stdlib_reader_for_apps_agrees_with_the_schema_reader(mlp_run, converted):
+    """mobile/read_metadata.py is the reference for the Kotlin and Swift readers."""
+    import importlib.util
+
+    from conftest import REPO
+    from nnkeras.tflite_metadata import read_metadata
+
+    spec = importlib.util.spec_from_file_location("mobile_read_metadata", REPO / "mobile" / "read_metadata.py")
+    reader = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(reader)
+    for mode in MODES:
+        path = file_for(mlp_run, mode)
+        assert reader.read(path.read_bytes()) == read_metadata(path)
+    assert reader.read(export_plain_tflite(mlp_run)) is None
+
+
+def export_plain_tflite(run_dir) -> bytes:
+    from nnkeras import export
+
+    return export.to_tflite(export.load_run(run_dir), "none")

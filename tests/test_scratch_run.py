@@ -50,9 +50,12 @@ def test_scratch_run_has_the_files_metrics_and_tags_of_a_keras_run(both_runs):
     assert scratch.metrics["params"] == keras_run.metrics["params"] == 36 * 16 + 16 + 16 * 3 + 3
     assert scratch.metrics["n_train"] == 240 and scratch.metrics["epochs_run"] == 3
     assert scratch.metrics["test_accuracy"] > 0.6  # three separable classes: well above chance
+    # model.fit's validation also logs evaluation_*_vs_iterations (the scratch loop hooks validation
+    # the same way); a Keras run on the trainer's in-memory fast path may not: those are left aside.
+    per_epoch = lambda folder: {t for t in _tags(folder).Tags()["tensors"] if not t.startswith("evaluation_")}  # noqa: E731
     for run in ("train", "validation", "test"):
-        tags = set(_tags(scratch.run_dir / runs.TENSORBOARD / run).Tags()["tensors"])
-        assert tags == set(_tags(keras_run.run_dir / runs.TENSORBOARD / run).Tags()["tensors"]), run
+        tb = runs.TENSORBOARD
+        assert per_epoch(scratch.run_dir / tb / run) == per_epoch(keras_run.run_dir / tb / run), run
     train_tags = _tags(scratch.run_dir / runs.TENSORBOARD / "train")
     assert {"epoch_loss", "epoch_accuracy", "epoch_learning_rate", "dense_1/kernel/histogram"} <= set(train_tags.Tags()["tensors"])
     assert [e.step for e in train_tags.Tensors("epoch_loss")] == [0, 1, 2]

@@ -79,6 +79,9 @@ class TrainConfig:
     histogram_freq: int = field(
         default=1, metadata=_rule("TensorBoard weight histograms every N epochs (0 = off)", min=0)
     )
+    fast_path: bool = field(
+        default=True, metadata=_rule("whole epochs in one graph call when the data fits in memory (false: model.fit)")
+    )
     gradient_norms: bool = field(
         default=False, metadata=_rule("log each layer's gradient norm per epoch (TensorBoard, gradient_norms.png)")
     )

@@ -21,7 +21,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nnkeras import data as datasets  # noqa: E402
-from nnkeras import models, report, runs  # noqa: E402
+from nnkeras import fastfit, models, report, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
 from nnkeras.config import Experiment, TrainConfig, flat, validate  # noqa: E402
 from nnkeras.embeddings import embedding_metrics  # noqa: E402
@@ -51,18 +51,18 @@ def compile_model(model, cfg: TrainConfig, loss) -> None:
 
 
 def training_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
-    """Batches for epochs `first_epoch..epochs-1`, shuffled by (seed, epoch).
+    """Batches for epochs `first_epoch..epochs-1`, shuffled by (seed, epoch), for plain model.fit.
 
-    The order of epoch k depends only on the seed and k, so a resumed run sees
-    exactly the batches an uninterrupted one would have seen.
+    The order of epoch k depends only on the seed and k (the same order as the
+    fast path's), so a resumed run sees exactly the batches an uninterrupted
+    one would have seen.
     """
     n = len(y)
     features = tf.nest.map_structure(tf.constant, x)  # an array, or a dict of columns
     labels = tf.constant(y)
 
     def one_epoch(epoch):
-        order = tf.random.experimental.stateless_shuffle(tf.range(n), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        return tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
+        return tf.data.Dataset.from_tensor_slices(fastfit.epoch_order(n, seed, epoch)).batch(batch_size)
 
     batches = tf.data.Dataset.range(first_epoch, epochs).flat_map(one_epoch)
     def gather(idx):
@@ -137,12 +137,21 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         from nnkeras.data.base import take
 
         callbacks.insert(-1, GradientNorms(run_dir, take(data.x_train, slice(0, 256)), data.y_train[:256]))
+    validation = in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256))
+    reason = fastfit.unsupported_reason(data.x_train, model) if cfg.fast_path else "train.fast_path is false"
+    if reason is None:
+        fastfit.fit_in_memory(model, data.x_train, data.y_train, batch_size=cfg.batch_size, seed=experiment.seed,
+                              first_epoch=first_epoch, epochs=cfg.epochs, validation=validation,
+                              callbacks=callbacks, verbose=verbose)
+        return
+    if cfg.fast_path:
+        print(f"nnkeras: training with plain model.fit: {reason}", flush=True)
     model.fit(
         training_batches(data.x_train, data.y_train, cfg.batch_size, experiment.seed, first_epoch, cfg.epochs),
         steps_per_epoch=math.ceil(len(data.y_train) / cfg.batch_size),
         initial_epoch=first_epoch,
         epochs=cfg.epochs,
-        validation_data=in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256)),
+        validation_data=validation,
         callbacks=callbacks,
         shuffle=False,  # training_batches already shuffles, reproducibly
         verbose=verbose,

@@ -1,0 +1,126 @@
+"""Training speed: nnkeras's trainer against plain Keras `model.fit`, same session, same data.
+
+    python benchmarks/training_speed.py              # MLP job, 3 repeats
+    python benchmarks/training_speed.py --repeats 5 --jobs mlp lenet5
+
+Each measurement runs in a fresh subprocess (so peak memory is per job):
+- plain:   the obvious Keras script: build the same model, compile(adam,
+           sparse CE from logits), fit(x, y, batch_size=64, epochs=E), evaluate, predict;
+- nnkeras: `nnkeras.training.train` on the same arrays, writing a full run
+           directory (TensorBoard, checkpoints, plots).
+Data: synthetic arrays of MNIST's real shape (60,000 x 28x28x1, 10 classes)
+for speed. Printed: medians over the repeats, ratios nnkeras / plain, peak
+resident memory, and the machine (cores, load average: this machine is shared
+and noisy, so compare ratios from one session, not absolute seconds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+JOBS = {  # job -> (builder, builder kwargs, epochs)
+    "mlp": ("mlp", {"hidden": (30,)}, 5),
+    "lenet5": ("lenet5", {}, 1),
+}
+
+
+def make_data(n=60_000, seed=0):
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 10, size=n)
+    prototypes = rng.normal(size=(10, 28, 28, 1)).astype("float32")
+    x = (prototypes[y] + rng.normal(size=(n, 28, 28, 1)).astype("float32")) / 1.8
+    return x.astype("float32"), y
+
+
+def measure(job: str, path: str) -> dict:
+    """One measurement in this process; returns seconds per phase."""
+    start = time.perf_counter()
+    import keras
+
+    from nnkeras import models
+    from nnkeras.data import Dataset, DataSpec
+
+    builder, kwargs, epochs = JOBS[job]
+    x, y = make_data()
+    x_test, y_test = x[:10_000], y[:10_000]
+    spec = DataSpec("synthetic", (28, 28, 1), 10, tuple("0123456789"))
+    out = {"import_and_data": time.perf_counter() - start}
+    if path == "plain":
+        keras.utils.set_random_seed(0)
+        model = models.build(builder, spec, kwargs)
+        model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        t = time.perf_counter()
+        model.fit(x, y, batch_size=64, epochs=epochs, verbose=0)
+        out["train"] = time.perf_counter() - t
+        t = time.perf_counter()
+        out["test_accuracy"] = float(model.evaluate(x_test, y_test, verbose=0)[1])
+        out["evaluate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        model.predict(x_test, verbose=0)
+        out["predict"] = time.perf_counter() - t
+    else:
+        from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+        from nnkeras.training import train
+
+        data = Dataset(x[6000:], y[6000:], x[:6000], y[:6000], x_test, y_test, spec)
+        experiment = Experiment("speed", data=DataConfig(name="synthetic"), seed=0,
+                                model=ModelConfig(name=builder, params=kwargs),
+                                train=TrainConfig(epochs=epochs, batch_size=64, patience=0, histogram_freq=0))
+        with tempfile.TemporaryDirectory() as tmp:
+            result = train(experiment, f"{tmp}/run", dataset=data)
+        out["train"] = result.metrics["train_seconds"]
+        out["test_accuracy"] = result.metrics["test_accuracy"]
+    out["process"] = time.perf_counter() - start
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def run_child(job: str, path: str) -> dict:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run([sys.executable, __file__, "--child", job, path], capture_output=True, text=True, env=env)
+    if done.returncode != 0:
+        raise SystemExit(f"{job}/{path} failed:\n{done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def cli_seconds(*args: str) -> float:
+    t = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "nnkeras", *args], capture_output=True, check=True)
+    return time.perf_counter() - t
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--jobs", nargs="+", default=["mlp"], choices=sorted(JOBS))
+    parser.add_argument("--child", nargs=2, metavar=("JOB", "PATH"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(measure(*args.child)))
+        return
+    print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
+    print("| job | path | train s | process s | peak RSS MB | test acc | train ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for job in args.jobs:
+        results = {path: [run_child(job, path) for _ in range(args.repeats)] for path in ("plain", "nnkeras")}
+        median = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
+        for path, m in median.items():
+            ratio = m["train"] / median["plain"]["train"]
+            print(f"| {job} | {path} | {m['train']:.2f} | {m['process']:.2f} | {m['peak_rss_mb']:.0f} |"
+                  f" {m['test_accuracy']:.4f} | {ratio:.2f}x |")
+    print(f"\n`nnkeras --help`: {cli_seconds('--help'):.2f} s, `nnkeras list`: {cli_seconds('list'):.2f} s wall")
+    print(f"load average at end: {os.getloadavg()[0]:.1f}; medians of {args.repeats} runs")
+
+
+if __name__ == "__main__":
+    main()

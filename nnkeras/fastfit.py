@@ -1,0 +1,93 @@
+"""The fast path of the trainer: a whole epoch in one TensorFlow graph call.
+
+For small models on a CPU, `model.fit` spends most of its time between
+steps (a Python round trip and a tf.data hand-off per batch), not in the
+arithmetic. Here the training set lives as tensors, the epoch's shuffled
+order is computed once, and one `tf.function` loops over the batches with
+`tf.range`, gathering each batch and calling the model's own `train_step`
+(same loss, optimizer, metrics as fit). Callbacks run at epoch granularity
+through Keras's `CallbackList`, so TensorBoard, checkpoints, early stopping,
+TerminateOnNaN and the progress bar behave as with fit (the bar moves once
+per epoch). Batch order is exactly that of `training_batches`:
+`stateless_shuffle(range(n), seed=(seed, epoch))`, cut into consecutive batches.
+
+XLA (`jit_compile`) is deliberately off: on this loop it compiled for
+minutes on a CPU.
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+# Above this many bytes of training inputs, copying them into TensorFlow
+# would double the memory of the run: plain fit streams them instead.
+MAX_IN_MEMORY_BYTES = 2 << 30
+
+
+def unsupported_reason(x, model) -> str | None:
+    """Why the fast path cannot train on `x`, or None when it can."""
+    arrays = x.values() if isinstance(x, dict) else [x]
+    size = sum(np.asarray(a).nbytes for a in arrays)
+    if size > MAX_IN_MEMORY_BYTES:
+        return f"the training inputs take {size / 2**30:.1f} GiB, more than the fast path keeps in memory"
+    if model.distribute_strategy.num_replicas_in_sync > 1:
+        return "the model is replicated by a tf.distribute strategy"
+    return None
+
+
+def epoch_order(n: int, seed: int, epoch):
+    """The shuffled example order of one epoch: a function of (seed, epoch) only."""
+    seeds = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    return tf.random.experimental.stateless_shuffle(tf.range(n), seed=seeds)
+
+
+class EpochRunner:
+    """Runs whole epochs of `model.train_step` on in-memory data inside one graph."""
+
+    def __init__(self, model, x, y, batch_size: int):
+        self.model, self.batch_size = model, batch_size
+        self.n = len(y)
+        self.steps = math.ceil(self.n / batch_size)
+        self.features = tf.nest.map_structure(tf.constant, x)
+        self.labels = tf.constant(y)
+        self._epoch = tf.function(self._run_epoch, reduce_retracing=True)
+
+    def _run_epoch(self, order):
+        for step in tf.range(self.steps):
+            idx = order[step * self.batch_size: (step + 1) * self.batch_size]
+            batch = tf.nest.map_structure(lambda column: tf.gather(column, idx), self.features)
+            self.model.train_step((batch, tf.gather(self.labels, idx)))
+        return self.model.get_metrics_result()  # loss and metrics averaged over the epoch
+
+    def run(self, seed: int, epoch: int) -> dict:
+        self.model.reset_metrics()
+        logs = self._epoch(epoch_order(self.n, seed, epoch))
+        return {k: float(v) for k, v in logs.items()}
+
+
+def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
+                  validation, callbacks: list, verbose: int) -> None:
+    """`model.fit` for in-memory data, epoch by epoch; `validation` is a tf.data dataset."""
+    runner = EpochRunner(model, x, y, batch_size)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, add_history=True, add_progbar=verbose != 0, model=model,
+        verbose=verbose, epochs=epochs, steps=runner.steps)
+    model.stop_training = False
+    callback_list.on_train_begin()
+    logs = {}
+    for epoch in range(first_epoch, epochs):
+        callback_list.on_epoch_begin(epoch)
+        callback_list.on_train_batch_begin(0)
+        logs = runner.run(seed, epoch)
+        callback_list.on_train_batch_end(runner.steps - 1, logs)  # TerminateOnNaN and the progress bar
+        # As fit does: the callbacks see the validation pass (TensorBoard's evaluation_* tags).
+        val_logs = model.evaluate(validation, verbose=0, return_dict=True, callbacks=callback_list)
+        logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})
+        callback_list.on_epoch_end(epoch, logs)
+        if model.stop_training:
+            break
+    callback_list.on_train_end(logs)

@@ -1,0 +1,110 @@
+"""The trainer's fast path: same numerics as model.fit, same callbacks, announced fallback."""
+
+import math
+
+import numpy as np
+
+from nnkeras import fastfit, models
+from nnkeras.data import DataSpec
+from nnkeras.training import compile_model, in_batches, training_batches
+
+SPEC = DataSpec("s", (5, 5, 1), 3, ("a", "b", "c"))
+
+
+def data(n=300, seed=0):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 3, size=n)
+    x = (rng.normal(size=(n, 5, 5, 1)) + y[:, None, None, None]).astype("float32")
+    return x, y
+
+
+def fresh_model(dropout=0.0):
+    import keras
+
+    from nnkeras.config import TrainConfig
+
+    keras.utils.set_random_seed(7)
+    model = models.build("mlp", SPEC, {"hidden": (16,), "dropout": dropout})
+    compile_model(model, TrainConfig(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    return model
+
+
+def recorder():
+    """A Keras callback that notes the epoch-level hooks it sees."""
+    import keras
+
+    class Recorder(keras.callbacks.Callback):
+        seen: list = []
+
+        def on_train_begin(self, logs=None):
+            self.seen.append("on_train_begin")
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.seen.append(f"on_epoch_begin {epoch}")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.seen.append(f"on_epoch_end {epoch}")
+
+        def on_train_end(self, logs=None):
+            self.seen.append("on_train_end")
+
+    return Recorder()
+
+
+def test_fast_path_gives_the_weights_of_plain_fit():
+    x, y = data()
+    val = in_batches(x[:50], y[:50])
+    fast, plain = fresh_model(), fresh_model()
+    fastfit.fit_in_memory(fast, x, y, batch_size=32, seed=3, first_epoch=0, epochs=2, validation=val,
+                          callbacks=[], verbose=0)
+    plain.fit(training_batches(x, y, 32, 3, 0, 2), steps_per_epoch=math.ceil(len(y) / 32), epochs=2,
+              validation_data=val, shuffle=False, verbose=0)
+    # Same batches in the same order through the same train_step; only the
+    # graph that runs them differs, so float32 round-off is the whole budget.
+    for a, b in zip(fast.get_weights(), plain.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_every_epoch_callback_fires_and_history_has_validation():
+    x, y = data()
+    watcher = recorder()
+    model = fresh_model(dropout=0.2)
+    fastfit.fit_in_memory(model, x, y, batch_size=64, seed=0, first_epoch=1, epochs=3,
+                          validation=in_batches(x[:50], y[:50]), callbacks=[watcher], verbose=0)
+    # Epochs 1 and 2 only: a resumed run starts at its first unfinished epoch.
+    assert watcher.seen == ["on_train_begin", "on_epoch_begin 1", "on_epoch_end 1", "on_epoch_begin 2",
+                            "on_epoch_end 2", "on_train_end"]
+    history = model.history.history
+    assert set(history) >= {"loss", "accuracy", "val_loss", "val_accuracy"} and len(history["loss"]) == 2
+    assert history["loss"][1] < history["loss"][0]
+
+
+def test_fallback_to_plain_fit_is_announced(tmp_path, monkeypatch, capsys):
+    from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from nnkeras.training import train
+
+    monkeypatch.setattr(fastfit, "MAX_IN_MEMORY_BYTES", 1000)
+    experiment = Experiment("fallback", data=DataConfig(name="synthetic", shape=(4,), num_classes=2, size=200),
+                            model=ModelConfig(params={"hidden": (4,)}), train=TrainConfig(epochs=2))
+    result = train(experiment, tmp_path / "run")
+    out = capsys.readouterr().out
+    assert "nnkeras: training with plain model.fit: the training inputs take" in out
+    assert result.metrics["epochs_run"] == 2
+
+
+def test_fast_path_can_be_turned_off_silently(tmp_path, capsys):
+    from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from nnkeras.training import train
+
+    experiment = Experiment("plain", data=DataConfig(name="synthetic", shape=(4,), num_classes=2, size=200),
+                            model=ModelConfig(params={"hidden": (4,)}), train=TrainConfig(epochs=1, fast_path=False))
+    train(experiment, tmp_path / "run")
+    assert "plain model.fit" not in capsys.readouterr().out
+
+
+def test_inputs_too_large_for_memory_are_refused(monkeypatch):
+    monkeypatch.setattr(fastfit, "MAX_IN_MEMORY_BYTES", 1000)
+    model = fresh_model()
+    assert fastfit.unsupported_reason(np.zeros(100, dtype="float32"), model) is None  # 400 bytes
+    reason = fastfit.unsupported_reason({"a": np.zeros(200, dtype="float32"), "b": np.zeros(100, dtype="float32")}, model)
+    assert "more than the fast path keeps in memory" in reason  # 1,200 bytes over two columns

@@ -7,7 +7,9 @@ Each measurement runs in a fresh subprocess (so peak memory is per job):
 - plain:   the obvious Keras script: build the same model, compile(adam,
            sparse CE from logits), fit(x, y, batch_size=64, epochs=E), evaluate, predict;
 - nnkeras: `nnkeras.training.train` on the same arrays, writing a full run
-           directory (TensorBoard, checkpoints, plots).
+           directory (TensorBoard, checkpoints, plots; its training time also
+           covers a validation pass per epoch, which the plain script skips),
+           then the reloaded model through nnkeras's in-graph evaluate/predict.
 Data: synthetic arrays of MNIST's real shape (60,000 x 28x28x1, 10 classes)
 for speed. Printed: medians over the repeats, ratios nnkeras / plain, peak
 resident memory, and the machine (cores, load average: this machine is shared
@@ -78,8 +80,17 @@ def measure(job: str, path: str) -> dict:
                                 train=TrainConfig(epochs=epochs, batch_size=64, patience=0, histogram_freq=0))
         with tempfile.TemporaryDirectory() as tmp:
             result = train(experiment, f"{tmp}/run", dataset=data)
+            model = keras.models.load_model(f"{tmp}/run/model.keras")
         out["train"] = result.metrics["train_seconds"]
         out["test_accuracy"] = result.metrics["test_accuracy"]
+        from nnkeras.fastfit import evaluate_in_memory, predict_in_memory
+
+        t = time.perf_counter()
+        evaluate_in_memory(model, x_test, y_test)
+        out["evaluate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        predict_in_memory(model, x_test)
+        out["predict"] = time.perf_counter() - t
     out["process"] = time.perf_counter() - start
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return out
@@ -109,15 +120,17 @@ def main() -> None:
         print(json.dumps(measure(*args.child)))
         return
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start")
-    print("| job | path | train s | process s | peak RSS MB | test acc | train ratio |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+    print("| job | path | train s | evaluate s | predict s | process s | peak RSS MB | test acc |"
+          " train ratio | evaluate ratio | predict ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for job in args.jobs:
         results = {path: [run_child(job, path) for _ in range(args.repeats)] for path in ("plain", "nnkeras")}
         median = {p: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for p, rs in results.items()}
+        base = median["plain"]
         for path, m in median.items():
-            ratio = m["train"] / median["plain"]["train"]
-            print(f"| {job} | {path} | {m['train']:.2f} | {m['process']:.2f} | {m['peak_rss_mb']:.0f} |"
-                  f" {m['test_accuracy']:.4f} | {ratio:.2f}x |")
+            ratios = " | ".join(f"{m[k] / base[k]:.2f}x" for k in ("train", "evaluate", "predict"))
+            print(f"| {job} | {path} | {m['train']:.2f} | {m['evaluate']:.3f} | {m['predict']:.3f} |"
+                  f" {m['process']:.2f} | {m['peak_rss_mb']:.0f} | {m['test_accuracy']:.4f} | {ratios} |")
     print(f"\n`nnkeras --help`: {cli_seconds('--help'):.2f} s, `nnkeras list`: {cli_seconds('list'):.2f} s wall")
     print(f"load average at end: {os.getloadavg()[0]:.1f}; medians of {args.repeats} runs")
 

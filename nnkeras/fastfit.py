@@ -91,3 +91,29 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
         if model.stop_training:
             break
     callback_list.on_train_end(logs)
+
+
+def predict_in_memory(model, x, batch_size: int = 1024) -> np.ndarray:
+    """Logits for in-memory inputs, every batch inside one graph call (inference mode)."""
+    features = tf.nest.map_structure(tf.constant, x)
+    n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    steps = math.ceil(n / batch_size)
+
+    @tf.function
+    def run():
+        outputs = tf.TensorArray(tf.float32, size=steps, infer_shape=False)
+        for step in tf.range(steps):
+            batch = tf.nest.map_structure(lambda column: column[step * batch_size: (step + 1) * batch_size], features)
+            outputs = outputs.write(step, tf.cast(model(batch, training=False), tf.float32))
+        return outputs.concat()
+
+    return run().numpy()
+
+
+def evaluate_in_memory(model, x, y, batch_size: int = 1024) -> tuple[float, float, np.ndarray]:
+    """(loss, accuracy, logits) in one pass; the loss as model.evaluate reports it
+    (the compiled loss averaged over examples, plus regularisation penalties)."""
+    logits = predict_in_memory(model, x, batch_size)
+    loss = float(model.loss(y, logits)) + sum(float(penalty) for penalty in model.losses)
+    accuracy = float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
+    return loss, accuracy, logits

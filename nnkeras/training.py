@@ -164,9 +164,8 @@ def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> 
     if best.is_file():
         model = keras.models.load_model(best)
     runs.save_model_atomic(model, run_dir / runs.MODEL)
-    loss, accuracy = model.evaluate(in_batches(data.x_test, data.y_test), verbose=0)
-    predicted = np.argmax(model.predict(in_batches(data.x_test), verbose=0), axis=1)
-    matrix = confusion_matrix(data.y_test, predicted, data.spec.num_classes)
+    loss, accuracy, logits = fastfit.evaluate_in_memory(model, data.x_test, data.y_test)
+    matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)
     epochs_run = state["epoch"]
     title = f"{experiment.name}: test accuracy {accuracy:.4f}"
     png = report.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)

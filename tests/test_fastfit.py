@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pytest
 
 from nnkeras import fastfit, models
 from nnkeras.data import DataSpec
@@ -108,3 +109,17 @@ def test_inputs_too_large_for_memory_are_refused(monkeypatch):
     assert fastfit.unsupported_reason(np.zeros(100, dtype="float32"), model) is None  # 400 bytes
     reason = fastfit.unsupported_reason({"a": np.zeros(200, dtype="float32"), "b": np.zeros(100, dtype="float32")}, model)
     assert "more than the fast path keeps in memory" in reason  # 1,200 bytes over two columns
+
+
+def test_in_graph_evaluation_matches_keras_evaluate_and_predict():
+    x, y = data(n=2500)  # not a multiple of the batch size: the last batch is short
+    model = models.build("mlp", SPEC, {"hidden": (8,), "l2": 1e-3})  # L2: the loss includes penalties
+    from nnkeras.config import TrainConfig
+    import keras
+
+    compile_model(model, TrainConfig(), keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    loss, accuracy, logits = fastfit.evaluate_in_memory(model, x, y, batch_size=1024)
+    keras_loss, keras_accuracy = model.evaluate(x, y, batch_size=256, verbose=0)
+    np.testing.assert_allclose(logits, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+    assert loss == pytest.approx(keras_loss, rel=1e-5)
+    assert accuracy == pytest.approx(keras_accuracy, abs=1e-6)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
@@ -71,6 +72,21 @@ def call(url: str, path: str, body: bytes | None = None, method: str | None = No
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read())
+
+
+@contextlib.contextmanager
+def serving(app):
+    """`app` on a free port in a thread of this process (for models already loaded here)."""
+    from werkzeug.serving import make_server
+
+    http_server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{http_server.port}"
+    finally:
+        http_server.shutdown()
+        thread.join(timeout=30)
 
 
 def predict(url: str, instances) -> tuple[int, dict]:
@@ -191,15 +207,9 @@ def test_concurrent_requests_get_the_same_answers(server, raw_test):
 
 
 def test_run_directory_is_served_with_its_keras_model(run_dir, server, raw_test):
-    from werkzeug.serving import make_server
-
     from nnkeras.serve import create_app
 
-    http_server = make_server("127.0.0.1", 0, create_app(run_dir), threaded=True)
-    thread = threading.Thread(target=http_server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{http_server.port}"
+    with serving(create_app(run_dir)) as url:
         x_raw, _ = raw_test
         keras_answer = predict(url, x_raw[:20].tolist())[1]["predictions"]
         litert_answer = predict(server, x_raw[:20].tolist())[1]["predictions"]
@@ -208,9 +218,6 @@ def test_run_directory_is_served_with_its_keras_model(run_dir, server, raw_test)
                                    [p["probabilities"] for p in litert_answer], atol=1e-5)
         assert call(url, "/health")[1]["backend"] == "keras"
         assert call(url, "/predict", b"{")[0] == 400
-    finally:
-        http_server.shutdown()
-        thread.join(timeout=30)
 
 
 def test_serve_refuses_a_missing_model_and_a_taken_port(server, run_dir, tmp_path):
@@ -225,3 +232,25 @@ def test_serve_refuses_a_missing_model_and_a_taken_port(server, run_dir, tmp_pat
     assert taken.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in taken.stderr
     wrapped = run_cli("serve", str(run_dir / "model.tflite"), "--port", "99999")
     assert wrapped.returncode == 2 and "must be in 0..65535" in wrapped.stderr
+
+
+def test_token_id_model_takes_integer_ids_only(tmp_path):
+    """A token-id classifier's .tflite: ids pass as they are; fractions and unknown ids are 400s."""
+    import keras
+
+    from nnkeras import export
+    from nnkeras.serve import create_app
+    from test_export import token_run
+
+    run_dir, dataset = token_run(tmp_path)
+    export.convert(run_dir, "none", dataset=dataset)
+    ids = dataset.x_test[:10]
+    expected = keras.models.load_model(run_dir / runs.MODEL).predict(ids, verbose=0).argmax(1)
+    with serving(create_app(run_dir / "model.tflite")) as url:
+        status, answer = predict(url, ids.tolist())
+        assert status == 200 and [p["class"] for p in answer["predictions"]] == expected.tolist()
+        assert {p["label"] for p in answer["predictions"]} <= {"even", "odd"}
+        assert predict(url, [[1.5] * 12])[0] == 400
+        status, answer = predict(url, [[50] * 12])
+        assert status == 400 and "ids must be in 0..49" in answer["error"]
+        assert predict(url, [[-1] * 12])[0] == 400

@@ -67,14 +67,14 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
             raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
     import keras
 
-    import nnkeras.models  # noqa: F401  registers the zoo's custom layers, so model.keras loads
+    from nnkeras import models
     from nnkeras.config import Experiment
     from nnkeras.data import DataSpec
 
     experiment = Experiment.load(run_dir / runs.CONFIG)
     raw = runs.read_json(run_dir / runs.DATA_SPEC)
     spec = DataSpec(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
-    model = keras.models.load_model(run_dir / runs.MODEL)
+    model = models.load_model(run_dir / runs.MODEL)
     if len(model.inputs) != 1 or len(model.outputs) != 1:
         names = ", ".join(f"{t.name} ({t.dtype})" for t in model.inputs)
         raise NNKerasError(f"{run_dir}: model '{model.name}' takes {len(model.inputs)} named inputs ({names});"

@@ -95,7 +95,7 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     data = dataset or datasets.load(experiment.data, experiment.seed)
     state = _read_state(run_dir) if resume else None
     if state and state["checkpoint"]:
-        model = keras.models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"])
+        model = models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"])
     else:
         state = RunCheckpoint.fresh_state()
         model = models.build(experiment.model.name, data.spec, experiment.model.params)
@@ -162,7 +162,7 @@ def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> 
     """Evaluate the best model on the test set and write the rest of the run directory."""
     best = run_dir / runs.CHECKPOINTS / runs.BEST
     if best.is_file():
-        model = keras.models.load_model(best)
+        model = models.load_model(best)
     runs.save_model_atomic(model, run_dir / runs.MODEL)
     loss, accuracy, logits = fastfit.evaluate_in_memory(model, data.x_test, data.y_test)
     matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)

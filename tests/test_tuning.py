@@ -243,3 +243,27 @@ def test_distributed_flags_are_checked():
         tuning_search.set_role(True, "tuner0", "127.0.0.1:8000")
     with pytest.raises(NNKerasError, match="expected HOST:PORT"):
         tuning_search.set_role(False, "tuner0", "localhost")
+
+
+def test_a_trial_leaves_no_traced_graph_alive(tmp_path):
+    """TensorFlow keeps every traced custom gradient (and its whole train step) in a global
+    registry; released_graphs drops what a trial added, so memory stays flat across trials."""
+    import gc
+
+    from tensorflow.python.framework import ops
+    from tensorflow.python.framework.func_graph import FuncGraph
+
+    from nnkeras.training import train
+    from nnkeras.tuning_tuner import released_graphs
+
+    job = tuning.load_job(str(write_job(tmp_path, "graphs")))
+    registry = ops._gradient_registry._registry
+    gc.collect()
+    graphs_before, entries_before = sum(isinstance(o, FuncGraph) for o in gc.get_objects()), set(registry)
+    with released_graphs():
+        train(job.experiment, tmp_path / "run")
+        assert any(name.startswith("CustomGradient-") for name in set(registry) - entries_before)  # the leak exists
+    keras.backend.clear_session()
+    gc.collect()
+    assert set(registry) == entries_before
+    assert sum(isinstance(o, FuncGraph) for o in gc.get_objects()) <= graphs_before

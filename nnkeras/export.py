@@ -65,8 +65,6 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
     for name in (runs.CONFIG, runs.DATA_SPEC, runs.MODEL):
         if not (run_dir / name).is_file():
             raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
-    import keras
-
     from nnkeras import models
     from nnkeras.config import Experiment
     from nnkeras.data import DataSpec

@@ -12,7 +12,12 @@ stopping (val_loss, patience 3) ends hopeless trials.
     nnkeras tune mnist_mlp --compare --max-trials 12         # grid, random, Bayesian, Hyperband
     tensorboard --logdir runs/search/mnist_mlp/random        # HParams: one row per trial
 
-Measured: see docs/tuning.md (tuner comparison on this job).
+Measured (`--compare --max-trials 12`, seed 42): best val_accuracy 0.9625
+for random and Bayesian search, 0.9575 for grid, 0.9375 for Hyperband,
+which spent 24 epochs against ~115 for the others. The best random trial
+(256 ReLU units, dropout 0.1, L2 1e-3, lr 8e-4, batch 64) reaches 0.929 test
+accuracy, against 0.907 for the chapter-3 784-30-10 network. docs/tuning.md
+has the table.
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

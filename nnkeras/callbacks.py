@@ -45,7 +45,9 @@ class RunCheckpoint(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs or {}
         seconds = time.perf_counter() - self._epoch_start
-        row = {"epoch": epoch + 1, "learning_rate": float(self.model.optimizer.learning_rate), "seconds": seconds}
+        # convert_to_numpy: under a tf.distribute strategy the rate is a MirroredVariable, which float() refuses.
+        learning_rate = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+        row = {"epoch": epoch + 1, "learning_rate": learning_rate, "seconds": seconds}
         row.update({k: float(logs[k]) for k in ("loss", "accuracy", "val_loss", "val_accuracy") if k in logs})
         state = self.state
         state["history"].append(row)

@@ -62,6 +62,7 @@ class ModelConfig:
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
+DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # see nnkeras/distributed.py
 
 
 @dataclass
@@ -84,6 +85,11 @@ class TrainConfig:
     )
     gradient_norms: bool = field(
         default=False, metadata=_rule("log each layer's gradient norm per epoch (TensorBoard, gradient_norms.png)")
+    )
+    distribution: str = field(
+        default="none",
+        metadata=_rule("tf.distribute: none, mirrored (this host's devices) or multi_worker (hosts of TF_CONFIG);"
+                       " batch_size is then the global batch", choices=DISTRIBUTIONS),
     )
 
 

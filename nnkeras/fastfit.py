@@ -68,11 +68,18 @@ class EpochRunner:
         logs = self._epoch(epoch_order(self.n, seed, epoch))
         return {k: float(v) for k, v in logs.items()}
 
+    def validate(self, validation, callback_list) -> dict:
+        # As fit does: the callbacks see the validation pass (TensorBoard's evaluation_* tags).
+        return self.model.evaluate(validation, verbose=0, return_dict=True, callbacks=callback_list)
+
 
 def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
-                  validation, callbacks: list, verbose: int) -> None:
-    """`model.fit` for in-memory data, epoch by epoch; `validation` is a tf.data dataset."""
-    runner = EpochRunner(model, x, y, batch_size)
+                  validation, callbacks: list, verbose: int, runner: EpochRunner | None = None) -> None:
+    """`model.fit` for in-memory data, epoch by epoch; `validation` is a tf.data dataset.
+
+    `runner` runs the epochs (default: an EpochRunner; the distributed path passes its own).
+    """
+    runner = runner or EpochRunner(model, x, y, batch_size)
     callback_list = keras.callbacks.CallbackList(
         callbacks, add_history=True, add_progbar=verbose != 0, model=model,
         verbose=verbose, epochs=epochs, steps=runner.steps)
@@ -84,8 +91,7 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
         callback_list.on_train_batch_begin(0)
         logs = runner.run(seed, epoch)
         callback_list.on_train_batch_end(runner.steps - 1, logs)  # TerminateOnNaN and the progress bar
-        # As fit does: the callbacks see the validation pass (TensorBoard's evaluation_* tags).
-        val_logs = model.evaluate(validation, verbose=0, return_dict=True, callbacks=callback_list)
+        val_logs = runner.validate(validation, callback_list)
         logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:

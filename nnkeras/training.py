@@ -8,8 +8,11 @@ callbacks, evaluate on the test set and write the run directory.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +24,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nnkeras import data as datasets  # noqa: E402
-from nnkeras import fastfit, models, report, runs  # noqa: E402
+from nnkeras import distributed, fastfit, models, report, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
 from nnkeras.config import Experiment, TrainConfig, flat, validate  # noqa: E402
 from nnkeras.embeddings import embedding_metrics  # noqa: E402
@@ -89,24 +92,41 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
         return train_scratch(experiment, run_dir, resume=resume, verbose=verbose, dataset=dataset)
     validate(experiment)
     run_dir = Path(run_dir)
+    # Before TensorFlow starts: a bad TF_CONFIG fails here, and collectives are set up once.
+    strategy = distributed.strategy_for(experiment.train.distribution)
+    if strategy is not None:
+        distributed.check_batch_size(experiment.train.batch_size, strategy)
     keras.backend.clear_session()  # free the previous run's graphs: groups and searches train many models
     keras.utils.set_random_seed(experiment.seed)
     tf.config.experimental.enable_op_determinism()
     data = dataset or datasets.load(experiment.data, experiment.seed)
-    state = _read_state(run_dir) if resume else None
-    if state and state["checkpoint"]:
-        model = models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"])
-    else:
-        state = RunCheckpoint.fresh_state()
-        model = models.build(experiment.model.name, data.spec, experiment.model.params)
-        compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params))
+    state = _read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
+    with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth
+        model, state = _model(experiment, data, run_dir, state)
+    chief = distributed.is_chief(experiment.train.distribution)
+    write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="nnkeras-worker-")) / run_dir.name
+    if not chief and resume and (run_dir / runs.CHECKPOINTS).is_dir():  # start from the chief's checkpoints
+        shutil.copytree(run_dir / runs.CHECKPOINTS, write_dir / runs.CHECKPOINTS)
+    try:
+        _prepare_run_dir(write_dir, experiment, data, resume)
+        cfg = experiment.train
+        finished = state["stop_reason"] or state["epoch"] >= cfg.epochs
+        if not finished:
+            _fit(model, data, experiment, write_dir, state, verbose, strategy)
+        result = _finish(model, data, experiment, write_dir, state)
+    finally:
+        if not chief:  # only the chief keeps a run directory
+            shutil.rmtree(write_dir.parent, ignore_errors=True)
+    return RunResult(run_dir, result.metrics, result.history)
 
-    _prepare_run_dir(run_dir, experiment, data, resume)
-    cfg = experiment.train
-    finished = state["stop_reason"] or state["epoch"] >= cfg.epochs
-    if not finished:
-        _fit(model, data, experiment, run_dir, state, verbose)
-    return _finish(model, data, experiment, run_dir, state)
+
+def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
+    """The compiled model and run state: from the last checkpoint, or fresh."""
+    if state and state["checkpoint"]:
+        return models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"]), state
+    model = models.build(experiment.model.name, data.spec, experiment.model.params)
+    compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params))
+    return model, RunCheckpoint.fresh_state()
 
 
 def _read_state(run_dir: Path) -> dict | None:
@@ -120,7 +140,7 @@ def _prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) 
     runs.write_json(run_dir / runs.DATA_SPEC, data.spec.to_dict())
 
 
-def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbose: int) -> None:
+def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbose: int, strategy=None) -> None:
     cfg = experiment.train
     tb_dir = run_dir / runs.TENSORBOARD
     first_epoch = state["epoch"]
@@ -138,11 +158,16 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
 
         callbacks.insert(-1, GradientNorms(run_dir, take(data.x_train, slice(0, 256)), data.y_train[:256]))
     validation = in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256))
-    reason = fastfit.unsupported_reason(data.x_train, model) if cfg.fast_path else "train.fast_path is false"
+    runner, reason = None, "train.fast_path is false"
+    if strategy:  # model.fit fails under MultiWorkerMirroredStrategy: our own replicated step
+        runner, reason = distributed.DistributedEpochRunner(model, data.x_train, data.y_train, cfg.batch_size,
+                                                            strategy), None
+    elif cfg.fast_path:
+        reason = fastfit.unsupported_reason(data.x_train, model)
     if reason is None:
         fastfit.fit_in_memory(model, data.x_train, data.y_train, batch_size=cfg.batch_size, seed=experiment.seed,
                               first_epoch=first_epoch, epochs=cfg.epochs, validation=validation,
-                              callbacks=callbacks, verbose=verbose)
+                              callbacks=callbacks, verbose=verbose, runner=runner)
         return
     if cfg.fast_path:
         print(f"nnkeras: training with plain model.fit: {reason}", flush=True)

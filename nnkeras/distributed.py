@@ -1,0 +1,187 @@
+"""Scale-out on tf.distribute: `train.distribution = none | mirrored | multi_worker`.
+
+`mirrored` replicates the model over the devices of one host (its GPUs, or
+its logical CPUs when it has none); `multi_worker` over the hosts named in
+`TF_CONFIG`, one process per host, every process running the same command.
+
+Keras 3's `model.fit` fails under MultiWorkerMirroredStrategy
+(keras-team/keras#20585), so the trainer drives the step itself: each epoch's
+batches (the same (seed, epoch) order as the fast path) go through
+`strategy.experimental_distribute_dataset`, and `strategy.run` computes the
+per-example loss, scales it by the *global* batch size
+(`tf.nn.compute_average_loss`) and lets the Keras optimizer sum the gradients
+over replicas in `apply`. One global step therefore equals one single-process
+step on the same batch. `train.batch_size` is the global batch; each replica
+gets batch_size / replicas examples.
+
+Only the chief (task `chief`, or `worker` 0 when the cluster has no chief)
+writes the run directory; the other workers write to a temporary folder that
+they delete at the end (see `training.train`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+from nnkeras import fastfit
+from nnkeras.errors import ConfigError
+
+STRATEGIES = ("none", "mirrored", "multi_worker")
+_strategies: dict = {}  # one per process: TensorFlow's collectives can be configured only once
+
+
+@dataclass(frozen=True)
+class Task:
+    """This process's place in the TF_CONFIG cluster."""
+
+    type: str
+    index: int
+    cluster: dict
+
+    @property
+    def is_chief(self) -> bool:
+        return self.type == "chief" or (self.type == "worker" and self.index == 0 and "chief" not in self.cluster)
+
+
+def read_tf_config(raw: str | None = None) -> Task:
+    """Parse and check TF_CONFIG (or `raw`), or raise a one-line ConfigError."""
+    raw = os.environ.get("TF_CONFIG") if raw is None else raw
+    if not raw:
+        raise ConfigError("train.distribution=multi_worker needs TF_CONFIG, e.g. '{\"cluster\": {\"worker\":"
+                          " [\"host1:12345\", \"host2:12345\"]}, \"task\": {\"type\": \"worker\", \"index\": 0}}'")
+    try:
+        spec = json.loads(raw)
+    except ValueError as exc:
+        raise ConfigError(f"TF_CONFIG is not valid JSON ({exc})") from None
+    if not isinstance(spec, dict):
+        raise ConfigError("TF_CONFIG must be a JSON object with 'cluster' and 'task'")
+    cluster, task = spec.get("cluster"), spec.get("task")
+    if not isinstance(cluster, dict) or not cluster:
+        raise ConfigError("TF_CONFIG has no 'cluster' (a mapping like {\"worker\": [\"host1:port\", ...]})")
+    for job, addresses in cluster.items():
+        if job not in ("chief", "worker"):
+            raise ConfigError(f"TF_CONFIG cluster job '{job}' is not supported;"
+                              " use 'worker' (and optionally one 'chief')")
+        if (not isinstance(addresses, list) or not addresses
+                or not all(isinstance(a, str) and a.rpartition(":")[2].isdigit() for a in addresses)):
+            raise ConfigError(f"TF_CONFIG cluster '{job}' must be a non-empty list of 'host:port' strings")
+    if len(cluster.get("chief", [])) > 1:
+        raise ConfigError("TF_CONFIG cluster may have one 'chief' at most")
+    if not isinstance(task, dict) or "type" not in task or "index" not in task:
+        raise ConfigError("TF_CONFIG has no 'task' with 'type' and 'index', e.g. {\"type\": \"worker\", \"index\": 0}")
+    kind, index = task["type"], task["index"]
+    if kind not in cluster:
+        raise ConfigError(f"TF_CONFIG task type '{kind}' is not a job of the cluster ({', '.join(cluster)})")
+    size = len(cluster[kind])
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < size:
+        raise ConfigError(f"TF_CONFIG task index {index!r} is out of range: job '{kind}' has {size}"
+                          f" address(es), so the index must be in 0..{size - 1}")
+    return Task(kind, index, cluster)
+
+
+def is_chief(distribution: str) -> bool:
+    """Whether this process writes the run directory."""
+    return distribution != "multi_worker" or read_tf_config().is_chief
+
+
+def strategy_for(distribution: str):
+    """The tf.distribute strategy of `train.distribution`, or None for `none`.
+
+    Call it before TensorFlow runs anything: MultiWorkerMirroredStrategy must
+    configure the collectives before the runtime starts.
+    """
+    if distribution not in STRATEGIES:
+        raise ConfigError(f"train.distribution must be one of {', '.join(STRATEGIES)} (got {distribution!r})")
+    if distribution == "none":
+        return None
+    if distribution == "multi_worker":
+        read_tf_config()  # a bad TF_CONFIG fails here, in one line, before TensorFlow starts
+    if distribution not in _strategies:
+        if distribution == "mirrored":
+            gpus = tf.config.list_logical_devices("GPU")
+            devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
+            _strategies[distribution] = tf.distribute.MirroredStrategy(devices)
+        else:
+            _strategies[distribution] = tf.distribute.MultiWorkerMirroredStrategy()
+    return _strategies[distribution]
+
+
+def check_batch_size(batch_size: int, strategy) -> int:
+    """The per-replica batch size; the global one must split evenly over the replicas."""
+    replicas = strategy.num_replicas_in_sync
+    if batch_size % replicas:
+        raise ConfigError(f"train.batch_size={batch_size} is the global batch and must be a multiple of the"
+                          f" {replicas} replicas (e.g. {max(1, batch_size // replicas) * replicas})")
+    return batch_size // replicas
+
+
+class DistributedEpochRunner(fastfit.EpochRunner):
+    """Whole epochs of a replicated training step; the same batches as the single-process paths."""
+
+    def __init__(self, model, x, y, batch_size: int, strategy):
+        check_batch_size(batch_size, strategy)
+        super().__init__(model, x, y, batch_size)  # the in-memory tensors and the epoch's tf.function
+        self.strategy = strategy
+        if not model.optimizer.built:  # its slots must be created in cross-replica context
+            with strategy.scope():
+                model.optimizer.build(model.trainable_variables)
+        self._predict = tf.function(lambda batch: model(batch, training=False))
+
+    def _batches(self, seed: int, epoch: int):
+        """Epoch `epoch` in global batches, split over replicas (and over workers by DATA sharding)."""
+        def gather(idx):
+            features = tf.nest.map_structure(lambda column: tf.gather(column, idx), self.features)
+            return features, tf.gather(self.labels, idx)
+
+        batches = tf.data.Dataset.from_tensor_slices(fastfit.epoch_order(self.n, seed, epoch))
+        batches = batches.batch(self.batch_size).map(gather)
+        options = tf.data.Options()
+        # Every worker builds the same global batches; each takes its replicas' slices of them.
+        options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+        return self.strategy.experimental_distribute_dataset(batches.with_options(options))
+
+    def _step(self, batch, global_size):
+        x, y = batch
+        model = self.model
+        with tf.GradientTape() as tape:
+            logits = model(x, training=True)
+            per_example = model.loss.call(y, logits)  # unreduced: the scaling is ours
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=global_size)
+            penalty = tf.add_n(model.losses) if model.losses else tf.constant(0.0)
+            loss += tf.nn.scale_regularization_loss(penalty)
+        grads = tape.gradient(loss, model.trainable_variables)
+        model.optimizer.apply(grads, model.trainable_variables)  # sums the gradients over replicas
+        count = tf.cast(tf.shape(y)[0], tf.float32)
+        correct = tf.reduce_sum(tf.cast(tf.equal(tf.argmax(logits, axis=-1), tf.cast(y, tf.int64)), tf.float32))
+        return tf.stack([tf.reduce_sum(per_example) + count * penalty, correct, count])
+
+    def _run_epoch(self, batches):
+        totals = tf.zeros(3)
+        step = tf.constant(0)
+        for batch in batches:
+            # The last batch may be short: scale by its real size, as a single process does.
+            global_size = tf.minimum(self.batch_size, self.n - step * self.batch_size)
+            per_replica = self.strategy.run(self._step, args=(batch, global_size))
+            totals += self.strategy.reduce(tf.distribute.ReduceOp.SUM, per_replica, axis=None)
+            step += 1
+        return totals
+
+    def run(self, seed: int, epoch: int) -> dict:
+        loss_sum, correct, count = self._epoch(self._batches(seed, epoch)).numpy()
+        # As Keras's loss tracker: the example-weighted mean of (batch loss + penalties).
+        return {"loss": float(loss_sum / count), "accuracy": float(correct / count)}
+
+    def validate(self, validation, callback_list) -> dict:
+        """Every worker scores the whole validation set with its (identical) weights: all stop alike."""
+        loss_sum = correct = count = 0.0
+        penalty = float(sum(float(p) for p in self.model.losses))
+        for x, y in validation:
+            logits = self._predict(x)
+            loss_sum += float(tf.reduce_sum(self.model.loss.call(y, logits))) + penalty * len(y)
+            correct += float(tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.cast(y, tf.int64), tf.float32)))
+            count += len(y)
+        return {"loss": loss_sum / count, "accuracy": correct / count}

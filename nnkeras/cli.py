@@ -53,7 +53,8 @@ def cmd_run(args) -> int:
         folder, results = launch.run_plan(plan, args.runs_dir, verbose)
     for result in results:
         m = result.metrics
-        print(f"run directory: {result.run_dir}")
+        where = "" if result.run_dir.is_dir() else " (written by the chief worker)"
+        print(f"run directory: {result.run_dir}{where}")
         print(f"test accuracy: {m['test_accuracy']:.4f} (test loss {m['test_loss']:.4f}, {m['epochs_run']} epochs,"
               f" {m['train_seconds']:.1f} s of training, {m['dataset']}, n_train={m['n_train']})")
     if len(results) > 1:

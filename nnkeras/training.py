@@ -100,7 +100,7 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     keras.utils.set_random_seed(experiment.seed)
     tf.config.experimental.enable_op_determinism()
     data = dataset or datasets.load(experiment.data, experiment.seed)
-    state = _read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
+    state = read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth
         model, state = _model(experiment, data, run_dir, state)
     chief = distributed.is_chief(experiment.train.distribution)
@@ -108,12 +108,12 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     if not chief and resume and (run_dir / runs.CHECKPOINTS).is_dir():  # start from the chief's checkpoints
         shutil.copytree(run_dir / runs.CHECKPOINTS, write_dir / runs.CHECKPOINTS)
     try:
-        _prepare_run_dir(write_dir, experiment, data, resume)
+        prepare_run_dir(write_dir, experiment, data, resume)
         cfg = experiment.train
         finished = state["stop_reason"] or state["epoch"] >= cfg.epochs
         if not finished:
             _fit(model, data, experiment, write_dir, state, verbose, strategy)
-        result = _finish(model, data, experiment, write_dir, state)
+        result = finish_run(model, data, experiment, write_dir, state)
     finally:
         if not chief:  # only the chief keeps a run directory
             shutil.rmtree(write_dir.parent, ignore_errors=True)
@@ -129,12 +129,12 @@ def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
     return model, RunCheckpoint.fresh_state()
 
 
-def _read_state(run_dir: Path) -> dict | None:
+def read_state(run_dir: Path) -> dict | None:
     path = run_dir / runs.CHECKPOINTS / runs.STATE
     return runs.read_json(path) if path.is_file() else None  # killed before the first epoch ended
 
 
-def _prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
+def prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=resume)
     runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
     runs.write_json(run_dir / runs.DATA_SPEC, data.spec.to_dict())
@@ -183,7 +183,7 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
     )
 
 
-def _finish(model, data, experiment: Experiment, run_dir: Path, state: dict) -> RunResult:
+def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict) -> RunResult:
     """Evaluate the best model on the test set and write the rest of the run directory."""
     best = run_dir / runs.CHECKPOINTS / runs.BEST
     if best.is_file():

@@ -7,7 +7,7 @@ pass, backward pass and update, and the callbacks of the Keras trainer
 (`nnkeras.scratch.twin`), refreshed with the scratch weights before every
 epoch end. So a scratch run has the files, TensorBoard tags, checkpoints,
 early stopping and divergence handling of a Keras run by construction; its
-best model is saved as model.keras and `nnkeras.training._finish` scores it
+best model is saved as model.keras and `nnkeras.training.finish_run` scores it
 on the test set exactly as it scores any run (the twin computes what the
 scratch net computes, in float32: see tests/test_scratch_keras.py), so
 export and serving take a scratch run like any other.
@@ -36,7 +36,7 @@ from nnkeras.scratch import optimizers
 from nnkeras.scratch.fit import evaluate, kernel_gradients, train_epoch
 from nnkeras.scratch.mlp import MLP
 from nnkeras.scratch.twin import copy_to_keras
-from nnkeras.training import RunResult, _finish, _prepare_run_dir, _read_state, compile_model
+from nnkeras.training import RunResult, finish_run, prepare_run_dir, read_state, compile_model
 
 SCRATCH_STATE = "scratch-epoch-{:04d}.npz"
 GRADIENT_BATCH = 256  # examples of the fixed batch the gradient norms are measured on
@@ -63,10 +63,10 @@ def train_scratch(experiment: Experiment, run_dir: str | Path, *, resume: bool =
     run_dir = Path(run_dir)
     state = (_restore(run_dir, net, optimizer) if resume else None) or RunCheckpoint.fresh_state()
     copy_to_keras(net, twin)
-    _prepare_run_dir(run_dir, experiment, data, resume)
+    prepare_run_dir(run_dir, experiment, data, resume)
     if not (state["stop_reason"] or state["epoch"] >= cfg.epochs):
         _fit(net, optimizer, twin, splits, experiment, run_dir, state, verbose)
-    return _finish(twin, data, experiment, run_dir, state)
+    return finish_run(twin, data, experiment, run_dir, state)
 
 
 def _network(experiment: Experiment, spec) -> MLP:
@@ -112,7 +112,7 @@ class ScratchCheckpoint(RunCheckpoint):
 
 def _restore(run_dir: Path, net: MLP, optimizer) -> dict | None:
     """The saved state of an interrupted run, with `net` and `optimizer` set back to it (None: start afresh)."""
-    state = _read_state(run_dir)
+    state = read_state(run_dir)
     if not state or not state["checkpoint"]:
         return None  # killed before the first epoch ended
     with np.load(run_dir / runs.CHECKPOINTS / SCRATCH_STATE.format(state["epoch"])) as saved:

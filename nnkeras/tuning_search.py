@@ -105,9 +105,13 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
 
 
 def _claim(folder: Path, job: Job) -> None:
-    """Write search.json, or check that the existing search is the same one (max_trials may grow)."""
+    """Write search.json, or check that the existing search is the same one.
+
+    The limits may change between runs: more trials extend a search, more
+    allowed failures let a stopped one go on.
+    """
     spec = {"job": job.name, "tuner": job.tuner, "objective": job.objective,
-            "max_failures": job.max_failures, "experiment": json.loads(job.experiment.to_json())}
+            "experiment": json.loads(job.experiment.to_json())}
     path = folder / SEARCH
     if path.is_file():
         old = runs.read_json(path)

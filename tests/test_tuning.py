@@ -189,8 +189,11 @@ def test_too_many_failures_in_a_row_stop_the_search(tmp_path):
     job = tuning.prepare(tuning.load_job(str(write_job(tmp_path, "hopeless", space))), [], max_failures=2)
     with pytest.raises(NNKerasError, match="2 trials failed in a row"):
         tuning_search.run_search(job, tmp_path / "runs")
-    trials = read_trials(tmp_path / "runs" / "search" / "hopeless" / "random")
-    assert list(trials["status"]) == ["failed", "failed"]
+    folder = tmp_path / "runs" / "search" / "hopeless" / "random"
+    assert list(read_trials(folder)["status"]) == ["failed", "failed"]
+    # Allowing more failures lets the same search go on: the third and last dropout value fails too.
+    result = tuning_search.run_search(dataclasses.replace(job, max_failures=4), tmp_path / "runs")
+    assert list(read_trials(folder)["status"]) == ["failed"] * 3 and result.best is None
 
 
 @pytest.mark.parametrize("space, message", [

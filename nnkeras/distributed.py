@@ -175,11 +175,13 @@ class DistributedEpochRunner(fastfit.EpochRunner):
         # As Keras's loss tracker: the example-weighted mean of (batch loss + penalties).
         return {"loss": float(loss_sum / count), "accuracy": float(correct / count)}
 
-    def validate(self, validation, callback_list) -> dict:
+    def validate(self, validation: tuple) -> dict:
         """Every worker scores the whole validation set with its (identical) weights: all stop alike."""
         loss_sum = correct = count = 0.0
         penalty = float(sum(float(p) for p in self.model.losses))
-        for x, y in validation:
+        x_val, y_val = validation
+        batches = tf.data.Dataset.from_tensor_slices((tf.nest.map_structure(tf.constant, x_val), y_val)).batch(256)
+        for x, y in batches:
             logits = self._predict(x)
             loss_sum += float(tf.reduce_sum(self.model.loss.call(y, logits))) + penalty * len(y)
             correct += float(tf.reduce_sum(tf.cast(tf.argmax(logits, -1) == tf.cast(y, tf.int64), tf.float32)))

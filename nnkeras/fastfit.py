@@ -68,14 +68,16 @@ class EpochRunner:
         logs = self._epoch(epoch_order(self.n, seed, epoch))
         return {k: float(v) for k, v in logs.items()}
 
-    def validate(self, validation, callback_list) -> dict:
-        # As fit does: the callbacks see the validation pass (TensorBoard's evaluation_* tags).
-        return self.model.evaluate(validation, verbose=0, return_dict=True, callbacks=callback_list)
+    def validate(self, validation: tuple) -> dict:
+        """Loss and accuracy on (x_val, y_val), in graph. Unlike fit, no on_test_* callbacks
+        fire: TensorBoard shows the per-epoch val curves, not its evaluation_*_vs_iterations extras."""
+        loss, accuracy, _ = evaluate_in_memory(self.model, *validation)
+        return {"loss": loss, "accuracy": accuracy}
 
 
 def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, epochs: int,
                   validation, callbacks: list, verbose: int, runner: EpochRunner | None = None) -> None:
-    """`model.fit` for in-memory data, epoch by epoch; `validation` is a tf.data dataset.
+    """`model.fit` for in-memory data, epoch by epoch; `validation` is (x_val, y_val).
 
     `runner` runs the epochs (default: an EpochRunner; the distributed path passes its own).
     """
@@ -91,7 +93,7 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
         callback_list.on_train_batch_begin(0)
         logs = runner.run(seed, epoch)
         callback_list.on_train_batch_end(runner.steps - 1, logs)  # TerminateOnNaN and the progress bar
-        val_logs = runner.validate(validation, callback_list)
+        val_logs = runner.validate(validation)
         logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, logs)
         if model.stop_training:

@@ -157,7 +157,6 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         from nnkeras.data.base import take
 
         callbacks.insert(-1, GradientNorms(run_dir, take(data.x_train, slice(0, 256)), data.y_train[:256]))
-    validation = in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256))
     runner, reason = None, "train.fast_path is false"
     if strategy:  # model.fit fails under MultiWorkerMirroredStrategy: our own replicated step
         runner, reason = distributed.DistributedEpochRunner(model, data.x_train, data.y_train, cfg.batch_size,
@@ -166,7 +165,7 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         reason = fastfit.unsupported_reason(data.x_train, model)
     if reason is None:
         fastfit.fit_in_memory(model, data.x_train, data.y_train, batch_size=cfg.batch_size, seed=experiment.seed,
-                              first_epoch=first_epoch, epochs=cfg.epochs, validation=validation,
+                              first_epoch=first_epoch, epochs=cfg.epochs, validation=(data.x_val, data.y_val),
                               callbacks=callbacks, verbose=verbose, runner=runner)
         return
     if cfg.fast_path:
@@ -176,7 +175,7 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
         steps_per_epoch=math.ceil(len(data.y_train) / cfg.batch_size),
         initial_epoch=first_epoch,
         epochs=cfg.epochs,
-        validation_data=validation,
+        validation_data=in_batches(data.x_val, data.y_val, max(cfg.batch_size, 256)),
         callbacks=callbacks,
         shuffle=False,  # training_batches already shuffles, reproducibly
         verbose=verbose,

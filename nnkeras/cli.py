@@ -187,7 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; continue with `nnkeras run --resume RUN_DIR`", file=sys.stderr)
+        print("interrupted; continue a run with `nnkeras run --resume RUN_DIR`, a search by rerunning"
+              " the same `nnkeras tune` command", file=sys.stderr)
         return 130
 
 

@@ -18,6 +18,7 @@ minutes on a CPU.
 from __future__ import annotations
 
 import math
+import weakref
 
 import keras
 import numpy as np
@@ -101,21 +102,33 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
     callback_list.on_train_end(logs)
 
 
+# One traced prediction loop per (model, batch size): a fresh tf.function per
+# call would retrace every epoch (and TensorFlow warns about it).
+_PREDICT_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _predict_function(model, batch_size: int):
+    functions = _PREDICT_FUNCTIONS.setdefault(model, {})
+    if batch_size not in functions:
+
+        @tf.function(reduce_retracing=True)
+        def run(features):
+            n = tf.shape(tf.nest.flatten(features)[0])[0]
+            steps = (n + batch_size - 1) // batch_size
+            outputs = tf.TensorArray(tf.float32, size=steps, infer_shape=False)
+            for step in tf.range(steps):
+                batch = tf.nest.map_structure(lambda column: column[step * batch_size: (step + 1) * batch_size],
+                                              features)
+                outputs = outputs.write(step, tf.cast(model(batch, training=False), tf.float32))
+            return outputs.concat()
+
+        functions[batch_size] = run
+    return functions[batch_size]
+
+
 def predict_in_memory(model, x, batch_size: int = 1024) -> np.ndarray:
     """Logits for in-memory inputs, every batch inside one graph call (inference mode)."""
-    features = tf.nest.map_structure(tf.constant, x)
-    n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
-    steps = math.ceil(n / batch_size)
-
-    @tf.function
-    def run():
-        outputs = tf.TensorArray(tf.float32, size=steps, infer_shape=False)
-        for step in tf.range(steps):
-            batch = tf.nest.map_structure(lambda column: column[step * batch_size: (step + 1) * batch_size], features)
-            outputs = outputs.write(step, tf.cast(model(batch, training=False), tf.float32))
-        return outputs.concat()
-
-    return run().numpy()
+    return _predict_function(model, batch_size)(tf.nest.map_structure(tf.constant, x)).numpy()
 
 
 def evaluate_in_memory(model, x, y, batch_size: int = 1024) -> tuple[float, float, np.ndarray]:

@@ -18,7 +18,6 @@ minutes on a CPU.
 from __future__ import annotations
 
 import math
-import weakref
 
 import keras
 import numpy as np
@@ -56,6 +55,7 @@ class EpochRunner:
         self.features = tf.nest.map_structure(tf.constant, x)
         self.labels = tf.constant(y)
         self._epoch = tf.function(self._run_epoch, reduce_retracing=True)
+        self._predict = make_predict_function(model)  # one trace for every epoch's validation
 
     def _run_epoch(self, order):
         for step in tf.range(self.steps):
@@ -72,7 +72,7 @@ class EpochRunner:
     def validate(self, validation: tuple) -> dict:
         """Loss and accuracy on (x_val, y_val), in graph. Unlike fit, no on_test_* callbacks
         fire: TensorBoard shows the per-epoch val curves, not its evaluation_*_vs_iterations extras."""
-        loss, accuracy, _ = evaluate_in_memory(self.model, *validation)
+        loss, accuracy, _ = evaluate_in_memory(self.model, *validation, predict=self._predict)
         return {"loss": loss, "accuracy": accuracy}
 
 
@@ -102,39 +102,33 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
     callback_list.on_train_end(logs)
 
 
-# One traced prediction loop per (model, batch size): a fresh tf.function per
-# call would retrace every epoch (and TensorFlow warns about it).
-_PREDICT_FUNCTIONS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+def make_predict_function(model, batch_size: int = 1024):
+    """A traced loop over batches of `model(x, training=False)`; keep it to call it again
+    (a fresh tf.function per call would retrace, and TensorFlow warns about it)."""
+
+    @tf.function(reduce_retracing=True)
+    def run(features):
+        n = tf.shape(tf.nest.flatten(features)[0])[0]
+        steps = (n + batch_size - 1) // batch_size
+        outputs = tf.TensorArray(tf.float32, size=steps, infer_shape=False)
+        for step in tf.range(steps):
+            batch = tf.nest.map_structure(lambda column: column[step * batch_size: (step + 1) * batch_size], features)
+            outputs = outputs.write(step, tf.cast(model(batch, training=False), tf.float32))
+        return outputs.concat()
+
+    return run
 
 
-def _predict_function(model, batch_size: int):
-    functions = _PREDICT_FUNCTIONS.setdefault(model, {})
-    if batch_size not in functions:
-
-        @tf.function(reduce_retracing=True)
-        def run(features):
-            n = tf.shape(tf.nest.flatten(features)[0])[0]
-            steps = (n + batch_size - 1) // batch_size
-            outputs = tf.TensorArray(tf.float32, size=steps, infer_shape=False)
-            for step in tf.range(steps):
-                batch = tf.nest.map_structure(lambda column: column[step * batch_size: (step + 1) * batch_size],
-                                              features)
-                outputs = outputs.write(step, tf.cast(model(batch, training=False), tf.float32))
-            return outputs.concat()
-
-        functions[batch_size] = run
-    return functions[batch_size]
-
-
-def predict_in_memory(model, x, batch_size: int = 1024) -> np.ndarray:
+def predict_in_memory(model, x, batch_size: int = 1024, predict=None) -> np.ndarray:
     """Logits for in-memory inputs, every batch inside one graph call (inference mode)."""
-    return _predict_function(model, batch_size)(tf.nest.map_structure(tf.constant, x)).numpy()
+    predict = predict or make_predict_function(model, batch_size)
+    return predict(tf.nest.map_structure(tf.constant, x)).numpy()
 
 
-def evaluate_in_memory(model, x, y, batch_size: int = 1024) -> tuple[float, float, np.ndarray]:
+def evaluate_in_memory(model, x, y, batch_size: int = 1024, predict=None) -> tuple[float, float, np.ndarray]:
     """(loss, accuracy, logits) in one pass; the loss as model.evaluate reports it
     (the compiled loss averaged over examples, plus regularisation penalties)."""
-    logits = predict_in_memory(model, x, batch_size)
+    logits = predict_in_memory(model, x, batch_size, predict)
     loss = float(model.loss(y, logits)) + sum(float(penalty) for penalty in model.losses)
     accuracy = float(np.mean(np.argmax(logits, axis=1) == np.asarray(y)))
     return loss, accuracy, logits

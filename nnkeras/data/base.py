@@ -150,3 +150,15 @@ def _hold_out(raw: RawSplits, classes: tuple[int, ...]):
     kept_raw = RawSplits(take(raw.x_train, ~held[0]), renumber[raw.y_train[~held[0]]],
                          take(raw.x_test, ~held[1]), renumber[raw.y_test[~held[1]]], new_spec)
     return kept_raw, (holdout_x, holdout_y)
+
+
+def keras_download(name: str, offline_hint: str, **kwargs):
+    """`keras.datasets.<name>.load_data(**kwargs)` (downloads once, then Keras's cache),
+    or a DataError that says how to supply the files offline."""
+    import keras
+
+    try:
+        return getattr(keras.datasets, name).load_data(**kwargs)
+    except Exception as exc:  # keras raises a bare Exception on a failed fetch
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise DataError(f"could not download {name} ({reason}). Offline? {offline_hint}") from None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_labels
+from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
 from nnkeras.errors import DataError
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -21,7 +21,8 @@ def load_cifar10(cfg) -> RawSplits:
     if cfg.dir:
         (x_train, y_train), (x_test, y_test) = _read_batches(Path(cfg.dir).expanduser())
     else:
-        (x_train, y_train), (x_test, y_test) = _download()
+        (x_train, y_train), (x_test, y_test) = keras_download(
+            "cifar10", "Extract cifar-10-python.tar.gz into a folder and pass --set data.dir=FOLDER")
     return RawSplits(x_train, check_labels(np.ravel(y_train), 10, "cifar10 training labels"),
                      x_test, check_labels(np.ravel(y_test), 10, "cifar10 test labels"), SPEC)
 
@@ -50,14 +51,3 @@ def _read_batch(path: Path):
     if images.ndim != 2 or images.shape[1] != 3072 or len(images) != len(labels):
         raise DataError(f"{path}: expected (n, 3072) pixels and n labels, got {images.shape} and {len(labels)}")
     return images.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), labels
-
-
-def _download():
-    import keras
-
-    try:
-        return keras.datasets.cifar10.load_data()
-    except Exception as exc:  # keras raises a bare Exception on a failed fetch
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"could not download cifar10 ({reason}). Offline? Extract cifar-10-python.tar.gz"
-                        " into a folder and pass --set data.dir=FOLDER") from None

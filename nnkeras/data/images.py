@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_labels
+from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
 from nnkeras.data.idx import read_images_and_labels
 from nnkeras.errors import DataError
 
@@ -26,6 +26,8 @@ FASHION_NAMES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
+OFFLINE_HINT = ("Put the four IDX gz files (train-images-idx3-ubyte.gz, ...) in a folder and pass"
+                " --set data.dir=FOLDER, or train on the bundled digits with --set data.name=mnist_sample")
 # Pixel statistics of the training sets after scaling to [0, 1].
 MNIST_SPEC = DataSpec("mnist", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081)
 FASHION_SPEC = DataSpec("fashion_mnist", (28, 28, 1), 10, FASHION_NAMES, scale=1 / 255, mean=0.2860, std=0.3530)
@@ -33,12 +35,12 @@ FASHION_SPEC = DataSpec("fashion_mnist", (28, 28, 1), 10, FASHION_NAMES, scale=1
 
 def load_mnist(cfg) -> RawSplits:
     """MNIST, 60,000 + 10,000 handwritten digits (download, or data.dir with IDX gz files / mnist.npz)."""
-    return _load_28x28(cfg, MNIST_SPEC, npz_name="mnist.npz", download=_keras_download("mnist"))
+    return _load_28x28(cfg, MNIST_SPEC, npz_name="mnist.npz")
 
 
 def load_fashion_mnist(cfg) -> RawSplits:
     """Fashion-MNIST, 60,000 + 10,000 clothing images (download, or data.dir with IDX gz files)."""
-    return _load_28x28(cfg, FASHION_SPEC, npz_name=None, download=_keras_download("fashion_mnist"))
+    return _load_28x28(cfg, FASHION_SPEC, npz_name=None)
 
 
 def load_mnist_sample(cfg) -> RawSplits:
@@ -69,11 +71,11 @@ def _fixed_test_split(x, y, spec: DataSpec, n_test: int) -> RawSplits:
     return RawSplits(x[pool], y[pool], x[test], y[test], spec)
 
 
-def _load_28x28(cfg, spec: DataSpec, npz_name: str | None, download) -> RawSplits:
+def _load_28x28(cfg, spec: DataSpec, npz_name: str | None) -> RawSplits:
     if cfg.dir:
         (x_train, y_train), (x_test, y_test) = _read_local(Path(cfg.dir).expanduser(), spec.name, npz_name)
     else:
-        (x_train, y_train), (x_test, y_test) = download(npz_name)
+        (x_train, y_train), (x_test, y_test) = keras_download(spec.name, OFFLINE_HINT)
     return RawSplits(
         x_train.reshape(-1, 28, 28, 1),
         check_labels(y_train, 10, f"{spec.name} training labels"),
@@ -116,20 +118,3 @@ def _read_npz(path: Path):
         if len(x) != len(y):
             raise DataError(f"{path}: x_{split} holds {len(x)} images but y_{split} {len(y)} labels")
     return (x_train, y_train), (x_test, y_test)
-
-
-def _keras_download(name: str):
-    def download(npz_name):
-        import keras
-
-        try:
-            return getattr(keras.datasets, name).load_data()
-        except Exception as exc:  # keras raises a bare Exception on a failed fetch
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            raise DataError(
-                f"could not download {name} ({reason}). Offline? Put the four IDX gz files"
-                f" (train-images-idx3-ubyte.gz, ...) in a folder and pass --set data.dir=FOLDER,"
-                " or train on the bundled digits with --set data.name=mnist_sample"
-            ) from None
-
-    return download

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_labels
+from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
 from nnkeras.errors import DataError
 
 # Keras's imdb.npz convention: ids are word ranks shifted by 3; 0 pads, 1 starts, 2 is out-of-vocabulary.
@@ -34,7 +34,8 @@ def load_imdb(cfg) -> RawSplits:
     if cfg.dir:
         (x_train, y_train), (x_test, y_test) = _read_imdb_npz(Path(cfg.dir).expanduser() / "imdb.npz", cfg.vocab_size)
     else:
-        (x_train, y_train), (x_test, y_test) = _download_imdb(cfg.vocab_size)
+        (x_train, y_train), (x_test, y_test) = keras_download(
+            "imdb", "Put Keras's imdb.npz in a folder and pass --set data.dir=FOLDER", num_words=cfg.vocab_size)
     spec = DataSpec("imdb", (cfg.seq_len,), 2, ("negative", "positive"), input_dtype="int32",
                     vocab_size=cfg.vocab_size)
     return RawSplits(pad(x_train, cfg.seq_len), check_labels(y_train, 2, "imdb training labels"),
@@ -63,17 +64,6 @@ def _read_imdb_npz(path: Path, vocab_size: int):
             raise DataError(f"{path}: x_{split} and y_{split} differ in length")
     return ((_cap_vocabulary(arrays["x_train"], vocab_size), arrays["y_train"]),
             (_cap_vocabulary(arrays["x_test"], vocab_size), arrays["y_test"]))
-
-
-def _download_imdb(vocab_size: int):
-    import keras
-
-    try:
-        return keras.datasets.imdb.load_data(num_words=vocab_size)
-    except Exception as exc:  # keras raises a bare Exception on a failed fetch
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DataError(f"could not download imdb ({reason}). Offline? Put Keras's imdb.npz in a folder"
-                        " and pass --set data.dir=FOLDER") from None
 
 
 def load_long_range(cfg) -> RawSplits:

@@ -67,16 +67,21 @@ class RunCheckpoint(keras.callbacks.Callback):
         self._save(epoch + 1)
 
     def _save(self, epochs_done: int) -> None:
-        # Model first under a new name, then the state that points to it: a kill
-        # between the two leaves the previous state and its checkpoint intact.
+        # Model first under a new name, then history.csv, then the state that
+        # points to both: a kill before the state leaves the previous state and
+        # its checkpoint intact (the resumed run trains that epoch again and
+        # rewrites its history row). History after the state would lose the
+        # last row for good: a run whose state says "done" is never fitted again.
         name = f"epoch-{epochs_done:04d}.keras"
         runs.save_model_atomic(self.model, self.folder / name)
-        previous = self.state["checkpoint"]
         self.state.update(epoch=epochs_done, checkpoint=name)
-        runs.write_json(self.folder / runs.STATE, self.state)
         write_history(self.run_dir / runs.HISTORY, self.state["history"])
-        if previous and previous != name:
-            (self.folder / previous).unlink(missing_ok=True)
+        runs.write_json(self.folder / runs.STATE, self.state)
+        # Every older epoch file, not only the previous one: a kill right after
+        # the state was written would otherwise leave an orphan for good.
+        for old in self.folder.glob("epoch-*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
 
 
 def write_history(path: Path, history: list[dict]) -> None:

@@ -3,6 +3,10 @@
     python benchmarks/tuning_kill.py            # 16 trials, kill after 4-14 s, seed 0
     python benchmarks/tuning_kill.py 12 7       # 12 trials, random seed 7
 
+`random_kills` (used by benchmarks/kill_safety.py) kills a fixed number of
+times instead, each at a moment uniform over an uninterrupted search's wall
+time, and compares every finished search with that reference.
+
 Starts `nnkeras tune` on a small random search (synthetic data, 3 epochs
 per trial), kills it with SIGKILL after a random delay (the moment falls
 wherever it falls: TensorFlow start-up, mid-epoch, while Keras Tuner or the
@@ -70,18 +74,77 @@ def restarted_after_completion(folder: Path) -> list[str]:
     return bad
 
 
-def one_round(command, folder: Path, delay: float) -> tuple[str, int]:
+def one_round(command, folder: Path, delay: float | None, env: dict | None = None) -> tuple[str, int]:
+    """Run `command`; SIGKILL it after `delay` seconds (None: let it finish)."""
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+                               env=env or {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     try:
-        process.wait(timeout=delay)
+        _, stderr = process.communicate(timeout=delay)  # communicate: a full stderr pipe never stalls it
     except subprocess.TimeoutExpired:
         process.send_signal(signal.SIGKILL)
-        process.wait()
+        process.communicate()
         return "killed", process.returncode
     if process.returncode != 0:
-        raise SystemExit(f"the search failed after earlier kills:\n{process.stderr.read()[-2000:]}")
+        raise SystemExit(f"the search failed after earlier kills:\n{stderr[-2000:]}")
     return "finished", 0
+
+
+def trial_set(folder: Path) -> pd.DataFrame:
+    """What a finished search found: trial id, status, score, epochs and hyperparameters, by trial."""
+    table = pd.read_csv(folder / "trials.csv", dtype={"trial": str})
+    # tuner/pid/seconds describe who ran a trial and how fast, not what it found.
+    return table.drop(columns=["tuner", "seconds", "reason", "run_dir"]).set_index("trial").sort_index()
+
+
+def random_kills(kills: int, trials: int, seed: int, root: Path, after_kill=None) -> dict:
+    """`kills` SIGKILLs, each uniform over a reference search's wall time, then rerun.
+
+    A search that finishes is compared with the uninterrupted reference (same
+    trials, hyperparameters and scores) and the next kill starts a new search
+    ("cycle"), so later kills too fall anywhere in a search's life, not only
+    at its end. `after_kill(folder)` may audit the files a kill left.
+    Returns the summary numbers and one row per round.
+    """
+    rng = random.Random(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    job = root / "killed.py"
+    job.write_text(JOB.format(trials=trials))
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+    def search(name: str):
+        runs_dir = root / name / "runs"
+        command = [sys.executable, "-m", "nnkeras", "tune", str(job), "--runs-dir", str(runs_dir)]
+        return command, runs_dir / "search" / "killed" / "random"
+
+    command, folder = search("reference")
+    started = time.monotonic()
+    one_round(command, folder, None, env)
+    reference_seconds, reference = time.monotonic() - started, trial_set(folder)
+
+    rows, mismatches, cycle, before, killed = [], [], 1, {}, 0
+    command, folder = search(f"cycle-{cycle}")
+    while True:
+        delay = rng.uniform(0, reference_seconds) if killed < kills else None  # the last round runs to the end
+        outcome, _ = one_round(command, folder, delay, env)
+        killed += outcome == "killed"
+        after = completed(folder) if folder.is_dir() else {}
+        row = {"round": len(rows) + 1, "cycle": cycle, "outcome": outcome, "delay": delay, "completed": len(after),
+               "finished trials kept": all(after.get(t) == m for t, m in before.items()),
+               "restarted after completion": ",".join(restarted_after_completion(folder)) or "none"}
+        if outcome == "killed" and after_kill:
+            row.update(after_kill(folder))
+        rows.append(row)
+        before = after
+        if outcome == "finished":  # compare with the reference, then start a new search
+            found = trial_set(folder)
+            row["same trials as reference"] = found.equals(reference)
+            if not row["same trials as reference"]:
+                mismatches.append(f"cycle {cycle}: trials.csv differs from the reference's\n{found.to_string()}")
+            if killed >= kills:
+                break
+            cycle, before = cycle + 1, {}
+            command, folder = search(f"cycle-{cycle}")
+    return {"reference_seconds": reference_seconds, "cycles": cycle, "rows": rows, "mismatches": mismatches}
 
 
 def main(trials: int, seed: int) -> None:

@@ -124,12 +124,15 @@ class DistributedEpochRunner(fastfit.EpochRunner):
 
     def __init__(self, model, x, y, batch_size: int, strategy):
         check_batch_size(batch_size, strategy)
-        super().__init__(model, x, y, batch_size)  # the in-memory tensors and the epoch's tf.function
         self.strategy = strategy
-        if not model.optimizer.built:  # its slots must be created in cross-replica context
-            with strategy.scope():
-                model.optimizer.build(model.trainable_variables)
+        super().__init__(model, x, y, batch_size)  # the in-memory tensors and the epoch's tf.function
         self._predict = tf.function(lambda batch: model(batch, training=False))
+
+    def build_state(self, x_batch, y_batch) -> None:
+        if not self.model.optimizer.built:  # its slots must be created in cross-replica context
+            with self.strategy.scope():
+                self.model.optimizer.build(self.model.trainable_variables)
+        # The replicated step keeps its own loss and accuracy sums: no compiled metrics to build.
 
     def _batches(self, seed: int, epoch: int):
         """Epoch `epoch` in global batches, split over replicas (and over workers by DATA sharding)."""

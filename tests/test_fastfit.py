@@ -67,6 +67,16 @@ def test_fast_path_gives_the_weights_of_plain_fit():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
 
 
+def test_the_epoch_is_traced_once_for_every_epoch():
+    # Variables made inside the first call would make TensorFlow trace the
+    # epoch twice (the costliest part of a small run's start-up).
+    x, y = data()
+    runner = fastfit.EpochRunner(fresh_model(), x, y, batch_size=32)
+    for epoch in range(3):
+        runner.run(seed=3, epoch=epoch)
+    assert runner._epoch.experimental_get_tracing_count() == 1
+
+
 def test_every_epoch_callback_fires_and_history_has_validation():
     x, y = data()
     watcher = recorder()

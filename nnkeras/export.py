@@ -11,6 +11,11 @@ a model that needs them must fail here, naming the layer, not on the phone.
 Every conversion is verified at once on the run's own test split (see
 export_verify.py); the file, its metadata JSON and the verification report
 are written next to each other, each atomically.
+
+A tabular (wide_deep) model goes in without its string lookups: the file
+holds its numeric core, one named input tensor per column (int32 ids,
+float32 numbers), and the metadata carries the vocabularies and fill values
+that turn a raw row into those tensors (data/tabular.py `encode`).
 """
 
 from __future__ import annotations
@@ -55,8 +60,36 @@ class Run:
         return self._dataset
 
     @property
+    def core(self):
+        """The part of the model that goes into the file (all of it, but for tabular models)."""
+        from nnkeras.models.wide_deep import numeric_core
+
+        return numeric_core(self.model)
+
+    @property
+    def features(self) -> dict | None:
+        """Tabular runs: the vocabularies and numeric statistics of the data spec."""
+        return self.spec.features if self.spec.input_dtype == "features" else None
+
+    @property
     def input_dtype(self) -> np.dtype:
-        return np.dtype(self.model.inputs[0].dtype)
+        return np.dtype(self.core.inputs[0].dtype)
+
+    def file_inputs(self, x):
+        """Examples as the file takes them: encoded columns for tables, the array in its dtype otherwise."""
+        if self.features:
+            from nnkeras.data.tabular import encode
+
+            return encode(x, self.features)
+        return x.astype(self.input_dtype)
+
+    def keras_logits(self, x) -> np.ndarray:
+        """The saved Keras model's logits on raw examples (string columns go in as tensors)."""
+        if not self.features:
+            return np.asarray(self.model.predict(x, batch_size=256, verbose=0), np.float32)
+        import tensorflow as tf  # predict() refuses string arrays; calling the model takes tensors
+
+        return np.asarray(self.model({k: tf.constant(v) for k, v in x.items()}, training=False), np.float32)
 
 
 def load_run(run_dir: str | Path, dataset=None) -> Run:
@@ -72,13 +105,18 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
     experiment = Experiment.load(run_dir / runs.CONFIG)
     raw = runs.read_json(run_dir / runs.DATA_SPEC)
     spec = DataSpec(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
-    model = models.load_model(run_dir / runs.MODEL)
-    if len(model.inputs) != 1 or len(model.outputs) != 1:
-        names = ", ".join(f"{t.name} ({t.dtype})" for t in model.inputs)
-        raise NNKerasError(f"{run_dir}: model '{model.name}' takes {len(model.inputs)} named inputs ({names});"
-                           " nnkeras convert and serve handle models with one input tensor and one output;"
-                           " feed the columns as one numeric tensor to export it")
-    return Run(run_dir, experiment, spec, model, dataset)
+    run = Run(run_dir, experiment, spec, models.load_model(run_dir / runs.MODEL), dataset)
+    core = run.core
+    if (len(core.inputs) != 1 and not run.features) or len(core.outputs) != 1 or "string" in _dtypes(core):
+        names = ", ".join(f"{t.name} ({t.dtype})" for t in core.inputs)
+        raise NNKerasError(f"{run_dir}: model '{core.name}' takes {len(core.inputs)} inputs ({names}) and gives"
+                           f" {len(core.outputs)} outputs; nnkeras convert and serve handle one numeric input"
+                           " tensor (or a wide_deep table) and one output")
+    return run
+
+
+def _dtypes(model) -> set[str]:
+    return {str(t.dtype) for t in model.inputs}
 
 
 def default_out(run_dir: Path, quantize: str, fmt: str) -> Path:
@@ -106,8 +144,9 @@ def export_saved_model(model, folder: Path) -> Path:
     import tensorflow as tf
 
     path = Path(folder) / "saved_model"
-    spec = model.inputs[0]
-    signature = tf.TensorSpec((None, *spec.shape[1:]), spec.dtype, name=_input_name(model))
+    specs = {t.name: tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=_tensor_name(t.name)) for t in model.inputs}
+    # Several inputs go in as a dict: the file's signature then names each tensor after its column.
+    signature = specs if len(specs) > 1 else next(iter(specs.values()))
     archive = keras.export.ExportArchive()
     archive.track(model)
     archive.add_endpoint("serve", lambda x: model(x, training=False), input_signature=[signature])
@@ -115,20 +154,20 @@ def export_saved_model(model, folder: Path) -> Path:
     return path
 
 
-def _input_name(model) -> str:
+def _tensor_name(name: str) -> str:
     # Keras input names may hold characters a TF signature key refuses.
-    return re.sub(r"\W", "_", model.inputs[0].name) or "inputs"
+    return re.sub(r"\W", "_", name) or "inputs"
 
 
 def representative_data(run: Run, n: int = REPRESENTATIVE_EXAMPLES):
     """A generator of single training examples, for int8 calibration."""
-    x = run.dataset.x_train
-    chosen = np.random.default_rng(run.experiment.seed).permutation(len(x))[:n]
-    dtype = run.input_dtype
+    x = run.file_inputs(run.dataset.x_train)
+    chosen = np.random.default_rng(run.experiment.seed).permutation(len(run.dataset.y_train))[:n]
 
     def examples():
         for i in chosen:
-            yield [x[i : i + 1].astype(dtype)]
+            # Several inputs: a dict keyed by the signature's input names.
+            yield {_tensor_name(k): v[i : i + 1] for k, v in x.items()} if isinstance(x, dict) else [x[i : i + 1]]
 
     return examples
 
@@ -200,13 +239,13 @@ def quiet_stderr():
 def to_tflite(run: Run, quantize: str) -> bytes:
     """The converted flatbuffer, builtin ops only (no metadata yet)."""
     with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
-        saved_model = export_saved_model(run.model, Path(tmp))
+        saved_model = export_saved_model(run.core, Path(tmp))
         converter = make_converter(saved_model, quantize, run)
         try:
             with quiet_stderr():
                 return converter.convert()
         except Exception as exc:  # ConverterError and friends: a model TFLite cannot express
-            raise explain_conversion_error(run.model, exc) from None
+            raise explain_conversion_error(run.core, exc) from None
 
 
 def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None = None, fmt: str = "tflite",
@@ -233,6 +272,9 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
     if out.is_dir():
         raise NNKerasError(f"--out {out}: is a folder; give a file name such as {out / 'model.tflite'}")
     run = load_run(run_dir, dataset)
+    if quantize == "int8-io" and run.features:
+        raise NNKerasError("--quantize int8-io: a table model has one input tensor per column (ids stay int32);"
+                           " use --quantize int8 (int8 inside, float32 and int32 in, float32 out)")
     if fmt == "onnx":
         from nnkeras import export_onnx
 

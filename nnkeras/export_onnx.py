@@ -54,6 +54,9 @@ def to_onnx(run):
     import tensorflow as tf
     import tf2onnx
 
+    if run.features:
+        raise NNKerasError(f"{run.model.name}: --format onnx takes one input tensor, not a table of columns;"
+                           " use --format tflite, which keeps one named input per column")
     model = run.model
     spec = [tf.TensorSpec((None, *model.inputs[0].shape[1:]), run.input_dtype.name, name="inputs")]
     forward = tf.function(lambda x: model(x, training=False))

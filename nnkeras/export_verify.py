@@ -59,6 +59,26 @@ def unquantized_io(run) -> dict:
     return {"input": None, "output": None, "input_dtype": run.input_dtype.name, "output_dtype": "float32"}
 
 
+def table_input(run) -> dict:
+    """The "input" of a tabular model's metadata: one tensor per column, and how a raw row fills them."""
+    return {
+        "kind": "table",
+        "tensors": {t.name: {"shape": list(t.shape[1:]), "dtype": str(t.dtype)} for t in run.core.inputs},
+        "features": run.features,
+        "rules": {"categorical": "id = index of the value in features.categorical[column] + 1;"
+                                 " missing (null) or not in the vocabulary -> 0",
+                  "numeric": "missing (null) -> features.numeric[column][0], the training mean;"
+                             " the model normalises with that mean and variance itself"},
+        "batch": "first dimension, any size",
+    }
+
+
+def tensor_input(run, float_input: bool, io: dict) -> dict:
+    return {"shape": list(run.core.inputs[0].shape[1:]), "dtype": run.input_dtype.name,
+            "tensor_dtype": io["input_dtype"], "batch": "first dimension, any size",
+            "vocabulary_size": None if float_input else vocabulary_size(run.core)}
+
+
 def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:
     """Everything an app or the server needs to feed the model raw data."""
     import keras
@@ -67,7 +87,7 @@ def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:
     import nnkeras
 
     spec = run.spec
-    float_input = run.input_dtype.kind == "f"
+    float_input = run.input_dtype.kind == "f" and not run.features
     normalisation = ({"scale": spec.scale, "mean": spec.mean, "std": spec.std,
                       "formula": "x = (raw * scale - mean) / std"} if float_input else None)
     return {
@@ -78,11 +98,9 @@ def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:
         "dataset": spec.name,
         "class_names": list(spec.class_names),
         "num_classes": spec.num_classes,
-        "input": {"shape": list(run.model.inputs[0].shape[1:]), "dtype": run.input_dtype.name,
-                  "tensor_dtype": io["input_dtype"], "batch": "first dimension, any size",
-                  "vocabulary_size": None if float_input else vocabulary_size(run.model)},
+        "input": table_input(run) if run.features else tensor_input(run, float_input, io),
         "normalisation": normalisation,
-        "preprocess": preprocess_affine(spec, float_input, io["input"]),
+        "preprocess": None if run.features else preprocess_affine(spec, float_input, io["input"]),
         "output": {"kind": "logits", "shape": [spec.num_classes], "tensor_dtype": io["output_dtype"],
                    "probabilities": "softmax(logits)"},
         "quantization": {"mode": quantize, "input": io["input"], "output": io["output"]},
@@ -108,11 +126,11 @@ def verify_and_report(run, runner, out: Path, quantize: str, fmt: str, min_agree
     ds = run.dataset
     if len(ds.y_test) == 0:
         raise NNKerasError(f"{run.run_dir}: the run's test split is empty; nothing to verify the conversion on")
-    x = ds.x_test.astype(run.input_dtype)
-    reference = run.model.predict(x, batch_size=256, verbose=0)
-    converted = runner.predict(x)
+    # Keras sees the raw test examples; the file sees them as an app would feed it.
+    reference = run.keras_logits(ds.x_test)
+    converted = runner.predict(run.file_inputs(ds.x_test))
     threshold = default_threshold(quantize) if min_agreement is None else float(min_agreement)
-    scores = compare(np.asarray(reference, np.float32), converted, ds.y_test)
+    scores = compare(reference, converted, ds.y_test)
     report = {
         "file": out.name,
         "format": fmt,

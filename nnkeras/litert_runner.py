@@ -5,6 +5,10 @@ benchmarks, so all three feed the model the same way. An int8-io model takes
 int8 and returns int8; this wrapper quantises the normalised input and
 dequantises the logits with the scales stored in the file, exactly the two
 formulas an app applies (mobile/README.md).
+
+A model with several inputs (a table: one tensor per column) takes a dict
+name -> array; the names are those of the file's signature, so tensors are
+matched by name, never by their order in the file.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 
 
 class LiteRTModel:
-    """One single-input, single-output .tflite model in `ai_edge_litert`'s Interpreter.
+    """One single-output .tflite model in `ai_edge_litert`'s Interpreter.
 
     Not safe to call from two threads at once (one interpreter holds one set
     of tensors); `predict` takes a lock so the server can share it.
@@ -42,40 +46,52 @@ class LiteRTModel:
             self.interpreter = Interpreter(model_content=content, num_threads=num_threads)
         except (ValueError, RuntimeError) as exc:
             raise NNKerasError(f"LiteRT cannot load the model ({str(exc).splitlines()[0]}); convert it again") from None
-        inputs, outputs = self.interpreter.get_input_details(), self.interpreter.get_output_details()
-        if len(inputs) != 1 or len(outputs) != 1:
-            raise NNKerasError(f"model has {len(inputs)} inputs and {len(outputs)} outputs; nnkeras serves 1 and 1")
-        self.input, self.output = inputs[0], outputs[0]
-        self.input_shape = tuple(int(d) for d in self.input["shape_signature"][1:])
-        self.input_dtype = np.dtype(self.input["dtype"])
+        self.inputs, outputs = _named_inputs(self.interpreter), self.interpreter.get_output_details()
+        if len(outputs) != 1:
+            raise NNKerasError(f"model has {len(outputs)} outputs; nnkeras serves models with one")
+        self.output = outputs[0]
+        self.input = next(iter(self.inputs.values())) if len(self.inputs) == 1 else None
+        if self.input is not None:
+            self.input_shape = tuple(int(d) for d in self.input["shape_signature"][1:])
+            self.input_dtype = np.dtype(self.input["dtype"])
         # A batch dimension of -1 can be resized; a fixed one means one example per call.
-        self.dynamic_batch = int(self.input["shape_signature"][0]) == -1
-        self._batch = int(self.input["shape"][0])
+        self.dynamic_batch = all(int(d["shape_signature"][0]) == -1 for d in self.inputs.values())
+        self._batch = int(next(iter(self.inputs.values()))["shape"][0])
         self._lock = threading.Lock()
         self.interpreter.allocate_tensors()
 
-    def predict(self, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Float logits for the (normalised) inputs `x`, shape (n, *input_shape)."""
-        x = np.asarray(x)
+    def predict(self, x, batch_size: int = 256) -> np.ndarray:
+        """Float logits for the (normalised) inputs: an array (n, *input_shape), or a dict name -> array."""
+        x = self._by_name(x)
+        n = len(next(iter(x.values())))
         step = batch_size if self.dynamic_batch else self._batch
         with self._lock:
-            parts = [self._invoke(x[i : i + step]) for i in range(0, len(x), step)]
+            parts = [self._invoke({k: v[i : i + step] for k, v in x.items()}) for i in range(0, n, step)]
         return np.concatenate(parts) if parts else np.zeros((0, *self.output["shape"][1:]), np.float32)
 
-    def _invoke(self, x: np.ndarray) -> np.ndarray:
-        if self.dynamic_batch and len(x) != self._batch:
-            self.interpreter.resize_tensor_input(self.input["index"], [len(x), *self.input_shape])
+    def _by_name(self, x) -> dict[str, np.ndarray]:
+        if not isinstance(x, dict):
+            if self.input is None:
+                raise NNKerasError(f"model takes {len(self.inputs)} named inputs ({', '.join(self.inputs)}); pass a dict")
+            return {next(iter(self.inputs)): np.asarray(x)}
+        if set(x) != set(self.inputs):
+            raise NNKerasError(f"model takes inputs {', '.join(sorted(self.inputs))}; got {', '.join(sorted(x))}")
+        return {k: np.asarray(v) for k, v in x.items()}
+
+    def _invoke(self, x: dict[str, np.ndarray]) -> np.ndarray:
+        n = len(next(iter(x.values())))
+        if self.dynamic_batch and n != self._batch:
+            for name, detail in self.inputs.items():
+                self.interpreter.resize_tensor_input(detail["index"], [n, *detail["shape_signature"][1:]])
             self.interpreter.allocate_tensors()
-            self._batch = len(x)
-        self.interpreter.set_tensor(self.input["index"], self._to_input(x))
+            self._batch = n
+        for name, detail in self.inputs.items():
+            self.interpreter.set_tensor(detail["index"], _to_input(detail, x[name]))
         self.interpreter.invoke()
         return self._from_output(self.interpreter.get_tensor(self.output["index"]))
 
     def _to_input(self, x: np.ndarray) -> np.ndarray:
-        scale, zero_point = self.input["quantization"]
-        if self.input_dtype in (np.int8, np.uint8) and scale:
-            return quantize(x.astype(np.float32), scale, zero_point, self.input_dtype)
-        return x.astype(self.input_dtype)
+        return _to_input(self.input, x)
 
     def _from_output(self, y: np.ndarray) -> np.ndarray:
         scale, zero_point = self.output["quantization"]
@@ -90,5 +106,24 @@ class LiteRTModel:
             scale, zero_point = detail["quantization"]
             return {"scale": float(scale), "zero_point": int(zero_point)} if scale else None
 
-        return {"input": params(self.input), "output": params(self.output),
-                "input_dtype": self.input_dtype.name, "output_dtype": np.dtype(self.output["dtype"]).name}
+        single = self.input is not None
+        return {"input": params(self.input) if single else None, "output": params(self.output),
+                "input_dtype": self.input_dtype.name if single else None,
+                "output_dtype": np.dtype(self.output["dtype"]).name}
+
+
+def _named_inputs(interpreter) -> dict[str, dict]:
+    """Input name -> tensor details, by the file's one signature (its names are the Keras input names)."""
+    signatures = interpreter.get_signature_list()
+    if len(signatures) == 1:
+        return interpreter.get_signature_runner(next(iter(signatures))).get_input_details()
+    return {detail["name"]: detail for detail in interpreter.get_input_details()}
+
+
+def _to_input(detail: dict, x: np.ndarray) -> np.ndarray:
+    """`x` in the tensor's dtype, quantised when the tensor is int8 with a scale."""
+    dtype = np.dtype(detail["dtype"])
+    scale, zero_point = detail["quantization"]
+    if dtype in (np.int8, np.uint8) and scale:
+        return quantize(np.asarray(x, np.float32), scale, zero_point, dtype)
+    return np.asarray(x).astype(dtype)

@@ -39,7 +39,7 @@ class Predictor:
         self.metadata, self._logits, self.backend, self.source = metadata, logits, backend, source
         self._lock = threading.Lock()
 
-    def logits(self, x: np.ndarray) -> np.ndarray:
+    def logits(self, x) -> np.ndarray:
         with self._lock:
             return np.asarray(self._logits(x), dtype=np.float32)
 
@@ -68,7 +68,7 @@ def _keras_predictor(run_dir: Path) -> Predictor:
 
     run = load_run(run_dir)
     metadata = build_metadata(run, "keras", "none", unquantized_io(run))
-    model = run.model
+    model = run.core  # a table arrives encoded by the metadata, as the .tflite would take it
     return Predictor(metadata, lambda x: model(x, training=False), "keras", str(run_dir))
 
 

@@ -93,8 +93,57 @@ def check_values(array: np.ndarray, metadata: dict) -> None:
             raise BadRequest(f"ids must be in 0..{high}; got {array.min()}..{array.max()}")
 
 
-def model_input(body: bytes, metadata: dict) -> np.ndarray:
-    """The request body as the model's input: checked, reshaped and normalised."""
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def table_rows(instances: list, table: dict) -> dict[str, np.ndarray]:
+    """Rows {"Pclass": 3, "Sex": "male", "Age": null, ...} -> the model's input tensors, by column.
+
+    Every column must be present (null for a missing value, which the model
+    handles as in training); extra keys are ignored, so whole CSV rows can be
+    sent. Categories are strings or integers, numbers are numbers.
+    """
+    from nnkeras.data.tabular import category_text, encode
+
+    features = table["features"]
+    categorical, numeric = list(features["categorical"]), list(features["numeric"])
+    columns = {c: [] for c in (*categorical, *numeric)}
+    for i, row in enumerate(instances):
+        if not isinstance(row, dict):
+            raise BadRequest(f"instance {i} is not an object; send one object per row with keys {', '.join(columns)}")
+        absent = [c for c in columns if c not in row]
+        if absent:
+            raise BadRequest(f"instance {i} lacks {', '.join(absent)}; send every column of {', '.join(columns)}"
+                             " (null for a missing value)")
+        for c in categorical:
+            columns[c].append(category_text(_category(row[c], i, c)))
+        for c in numeric:
+            columns[c].append(_number(row[c], i, c))
+    arrays = {c: np.array(columns[c], dtype=object).reshape(-1, 1) for c in categorical}
+    arrays.update({c: np.array(columns[c], dtype=np.float32).reshape(-1, 1) for c in numeric})
+    return encode(arrays, features)
+
+
+def _category(value, i: int, column: str):
+    if value is None or (isinstance(value, (str, int)) and not isinstance(value, bool)):
+        return value
+    raise BadRequest(f"instance {i} {column}: {json.dumps(value)[:40]} is not a category; send a string,"
+                     " an integer or null")
+
+
+def _number(value, i: int, column: str) -> float:
+    if value is None:
+        return math.nan  # missing: the model fills it with the training mean
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and abs(value) <= FLOAT32_MAX:
+        return float(value)
+    raise BadRequest(f"instance {i} {column}: {json.dumps(value)[:40]} is not a number float32 holds;"
+                     " send a number or null")
+
+
+def model_input(body: bytes, metadata: dict):
+    """The request body as the model's input: checked, reshaped and normalised (a dict of columns for tables)."""
+    if metadata["input"].get("kind") == "table":
+        return table_rows(parse_body(body), metadata["input"])
     array = to_array(parse_body(body), body)
     array = check_shape(array, metadata["input"]["shape"])
     check_values(array, metadata)
@@ -103,6 +152,6 @@ def model_input(body: bytes, metadata: dict) -> np.ndarray:
         return array.astype(metadata["input"]["dtype"])
     x = (array.astype(np.float64) * norm["scale"] - norm["mean"]) / norm["std"]
     # Checked in float64: casting an out-of-range value to float32 warns (and gives inf).
-    if not np.all(np.abs(x) <= np.finfo(np.float32).max):
+    if not np.all(np.abs(x) <= FLOAT32_MAX):
         raise BadRequest("instance values are too large for float32 after normalisation; send raw values in range")
     return x.astype(np.float32)

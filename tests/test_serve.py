@@ -18,6 +18,7 @@ import pytest
 
 from conftest import REPO, run_cli
 from nnkeras import runs
+from test_export import table_run  # noqa: F401  (a fixture: wide_deep trained on rows made in the test)
 from test_training import smoke_experiment
 
 
@@ -254,3 +255,92 @@ def test_token_id_model_takes_integer_ids_only(tmp_path):
         status, answer = predict(url, [[50] * 12])
         assert status == 400 and "ids must be in 0..49" in answer["error"]
         assert predict(url, [[-1] * 12])[0] == 400
+
+
+# ---------------------------------------------------------------------------
+# A table model: raw passenger rows in, as JSON objects
+
+
+def as_rows(columns: dict) -> list[dict]:
+    """Column arrays (strings "" / NaN when missing) back to the JSON rows a client sends (null when missing)."""
+    def value(v):
+        if isinstance(v, str):
+            return v or None
+        return None if np.isnan(v) else float(v)
+
+    n = len(next(iter(columns.values())))
+    return [{c: value(v[i, 0]) for c, v in columns.items()} for i in range(n)]
+
+
+@pytest.fixture(scope="module")
+def table_server(table_run):
+    """The wide_deep run converted (float32 and int8), the float file served by `nnkeras serve`."""
+    from nnkeras import export
+
+    run_dir, dataset = table_run
+    for mode in ("none", "int8"):
+        export.convert(run_dir, mode, dataset=dataset)
+    process, url = start_server(str(run_dir / "model.tflite"))
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+def keras_classes(run_dir, rows) -> list[int]:
+    """The saved Keras model's classes for raw rows (its own string lookups and fills)."""
+    import tensorflow as tf
+
+    from nnkeras.data.tabular import to_columns
+    from nnkeras.models import load_model
+
+    columns = to_columns(rows, ["Pclass", "Sex"], ["Age", "SibSp", "Parch"])
+    logits = load_model(run_dir / runs.MODEL)({k: tf.constant(v) for k, v in columns.items()})
+    return np.asarray(logits).argmax(1).tolist()
+
+
+ODD_ROWS = [{"Pclass": 2, "Sex": "female", "Age": None, "SibSp": 0, "Parch": 1},         # missing number
+            {"Pclass": "1", "Sex": "unknown", "Age": 8, "SibSp": 1, "Parch": None},      # unseen category
+            {"Pclass": None, "Sex": "male", "Age": 40.5, "SibSp": 0, "Parch": 0,
+             "Name": "Doe, John", "Ticket": "A/5 21171"}]                                # extra keys: ignored
+
+
+def test_table_rows_get_the_keras_models_classes(table_run, table_server):
+    run_dir, dataset = table_run
+    rows = as_rows(dataset.x_test) + ODD_ROWS
+    status, answer = predict(table_server, rows)
+    assert status == 200, answer
+    classes = [p["class"] for p in answer["predictions"]]
+    assert classes == keras_classes(run_dir, rows)
+    assert np.mean(np.array(classes[:-3]) == dataset.y_test) > 0.85
+    assert {p["label"] for p in answer["predictions"]} == {"died", "survived"}
+    assert call(table_server, "/metadata")[1]["input"]["kind"] == "table"
+
+
+def test_table_rows_from_int8_file_and_run_directory_agree(table_run, table_server):
+    from nnkeras.serve import create_app
+
+    run_dir, dataset = table_run
+    rows = as_rows(dataset.x_test) + ODD_ROWS
+    served = [p["class"] for p in predict(table_server, rows)[1]["predictions"]]
+    for source in (run_dir / "model-int8.tflite", run_dir):
+        with serving(create_app(source)) as url:
+            classes = [p["class"] for p in predict(url, rows)[1]["predictions"]]
+            assert np.mean(np.array(classes) == np.array(served)) >= 0.98, source
+
+
+BAD_ROWS = {
+    "missing column": ({"Pclass": 1, "Sex": "male", "Age": 3, "SibSp": 0}, "lacks Parch"),
+    "number as text": ({"Pclass": 1, "Sex": "male", "Age": "3", "SibSp": 0, "Parch": 0}, "Age: \"3\" is not a number"),
+    "boolean category": ({"Pclass": 1, "Sex": True, "Age": 3, "SibSp": 0, "Parch": 0}, "Sex: true is not a category"),
+    "fraction category": ({"Pclass": 1.5, "Sex": "male", "Age": 3, "SibSp": 0, "Parch": 0}, "Pclass: 1.5 is not a"),
+    "list value": ({"Pclass": [1], "Sex": "male", "Age": 3, "SibSp": 0, "Parch": 0}, "Pclass: [1] is not a"),
+    "huge number": ({"Pclass": 1, "Sex": "male", "Age": 10 ** 400, "SibSp": 0, "Parch": 0}, "float32 holds"),
+    "not an object": ([1, "male", 3, 0, 0], "instance 0 is not an object"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_ROWS)
+def test_malformed_table_rows_get_a_one_line_4xx(table_server, name):
+    row, message = BAD_ROWS[name]
+    status, answer = predict(table_server, [row])
+    assert status == 400 and message in answer["error"] and "\n" not in answer["error"], answer

@@ -2,16 +2,20 @@
 
 Rows become a dict of columns, each of shape (n, 1): categorical columns as
 strings ("" when missing), numeric columns as float32 (NaN when missing).
-The model itself fills and normalises them (see models/wide_deep.py), using
-the vocabularies and statistics that the spec records from the training pool,
-so an app or the web API can send raw rows:
+The Keras model itself turns them into ids and filled numbers (see
+models/wide_deep.py), using the vocabularies and statistics that the spec
+records from the training pool, so raw rows predict:
 
     inputs = rows_to_inputs([{"Pclass": 1, "Sex": "female", "Age": None, ...}], spec["features"])
     logits = model({k: tf.constant(v) for k, v in inputs.items()})  # predict() refuses string arrays
+
+The .tflite holds only the model's numeric core; `encode` is the same
+preprocessing in NumPy, for the server, the verification and apps.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
@@ -38,12 +42,17 @@ def load_titanic(cfg) -> RawSplits:
     n_test = len(labels) // 5
     test, pool = order[:n_test], order[n_test:]
     pool_columns = {c: v[pool] for c, v in columns.items()}
-    features = {
-        "categorical": {c: sorted(set(pool_columns[c].ravel()) - {""}) for c in categorical},
-        "numeric": {c: [float(np.nanmean(pool_columns[c])), float(np.nanvar(pool_columns[c]) or 1.0)] for c in numeric},
-    }
+    features = measure_features(pool_columns, categorical, numeric)
     spec = DataSpec("titanic", (len(columns),), 2, ("died", "survived"), input_dtype="features", features=features)
     return RawSplits(pool_columns, labels[pool], {c: v[test] for c, v in columns.items()}, labels[test], spec)
+
+
+def measure_features(columns: dict, categorical, numeric) -> dict:
+    """The spec's "features": each category's vocabulary, each number's [mean, variance], missing values aside."""
+    return {
+        "categorical": {c: sorted(set(columns[c].ravel()) - {""}) for c in categorical},
+        "numeric": {c: [float(np.nanmean(columns[c])), float(np.nanvar(columns[c]) or 1.0)] for c in numeric},
+    }
 
 
 def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
@@ -58,7 +67,9 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
     absent = [c for c in (*categorical, *numeric) if c not in frame]
     if absent:
         raise DataError(f"rows lack columns {', '.join(absent)}; the model needs {', '.join((*categorical, *numeric))}")
-    columns = {c: frame[c].astype("string").fillna("").to_numpy(dtype=object).reshape(-1, 1) for c in categorical}
+    # Per value, not astype(str): a column of 1, 3 and a missing value is float in pandas, and "1.0" is unseen.
+    columns = {c: frame[c].astype(object).where(frame[c].notna(), None).map(category_text).to_numpy(dtype=object)
+               .reshape(-1, 1) for c in categorical}
     columns.update({c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float32).reshape(-1, 1) for c in numeric})
     return columns
 
@@ -66,6 +77,33 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
 def rows_to_inputs(rows, features: dict) -> dict[str, np.ndarray]:
     """Raw rows -> model inputs, for the columns a data spec lists (data_spec.json "features")."""
     return to_columns(rows, list(features["categorical"]), list(features["numeric"]))
+
+
+def category_text(value) -> str:
+    """A category as the vocabulary spells it: "" when missing, 3 and 3.0 as "3"."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def encode(columns: dict, features: dict) -> dict[str, np.ndarray]:
+    """String and float columns -> what the model's numeric core takes (int32 ids, filled float32).
+
+    The NumPy twin of the preprocessing inside the Keras model (StringLookup,
+    FillMissing): vocabulary value i -> id i + 1, unseen or missing ("") -> 0;
+    a missing number (NaN) -> the training mean. tests/test_export.py checks
+    that both give the same logits.
+    """
+    encoded = {}
+    for c, vocabulary in features["categorical"].items():
+        ids = {value: i + 1 for i, value in enumerate(vocabulary)}
+        encoded[c] = np.array([ids.get(v, 0) for v in np.asarray(columns[c]).ravel()], np.int32).reshape(-1, 1)
+    for c, (mean, _variance) in features["numeric"].items():
+        x = np.asarray(columns[c], np.float32).reshape(-1, 1)
+        encoded[c] = np.where(np.isnan(x), np.float32(mean), x)
+    return encoded
 
 
 def _kaggle_csv(path: Path):

@@ -267,9 +267,10 @@ def apply_overrides(
         if name not in hints or name == "params":
             raise _unknown_key(key, [f"{section_name}.{k}" for k in hints if k != "params"], section_name)
         setattr(section, name, parse_value(raw, hints[name], key))
-    # Model arguments are checked once the model name is final.
+    # Model arguments are checked once the model name is final; asking for the
+    # builder's defaults also rejects an unknown model.name before any data loads.
+    defaults = model_defaults(experiment.model.name) if model_defaults else None
     if pending_model_params:
-        defaults = model_defaults(experiment.model.name) if model_defaults else None
         for name, raw, key in pending_model_params:
             if defaults is not None and name not in defaults:
                 known = [f"model.{k}" for k in ["name", *defaults]]
@@ -333,12 +334,31 @@ def _check_value(key: str, value, meta: dict, type_) -> None:
             raise ConfigError(f"{key} must be {_describe_range(meta)} (got {value!r}): {meta['help']}")
 
 
+MAX_NAME = 100  # well under the 255 bytes a file system allows in one path component
+
+
+def check_name(value, what: str) -> str:
+    """`value` as one folder name under a runs directory, or a ConfigError naming it and the rule.
+
+    Experiment and variant names, experiment-file and tuning-job stems and
+    worker ids become path components: a name must never climb out of its
+    folder ('..', '/', '\\', an absolute path), hide ('.x'), or hold characters
+    that break a terminal or a file system (control characters).
+    """
+    rule = ("a folder name: 1-100 characters, no '/', '\\' or control characters, not starting with '.'"
+            " (so not '..')")
+    if not isinstance(value, str):
+        raise ConfigError(f"{what} {value!r} must be a string, {rule}")
+    bad = (not value.strip() or len(value) > MAX_NAME or value.startswith(".")
+           or any(ch in "/\\" or not ch.isprintable() for ch in value))
+    if bad:
+        raise ConfigError(f"{what} {value!r} is not allowed: it names a folder, so it must be {rule}")
+    return value
+
+
 def validate(experiment: Experiment) -> None:
     """Raise ConfigError naming the first field whose value is not allowed."""
-    if not isinstance(experiment.name, str) or not experiment.name.strip():
-        raise ConfigError("name must be a non-empty string")
-    if any(ch in experiment.name for ch in "/\\") or experiment.name.startswith("."):
-        raise ConfigError(f"name '{experiment.name}' must not contain '/' or start with '.' (it names a folder)")
+    check_name(experiment.name, "experiment name")
     for section_name in ("data", "train"):
         section = getattr(experiment, section_name)
         hints = typing.get_type_hints(type(section))

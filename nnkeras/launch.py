@@ -98,9 +98,17 @@ def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list
         run_dir = runs.new_run_dir(runs_dir, experiment.name)
         return run_dir, [train(experiment, run_dir, verbose=verbose)]
     group_dir = runs.new_run_dir(runs_dir, plan.group)
+    made = [d for d in (group_dir, group_dir.parent, Path(runs_dir)) if not d.exists()]
     group_dir.mkdir(parents=True)
-    runs.write_json(group_dir / GROUP, {"group": plan.group, "experiments": [e.to_dict() for e in plan.experiments]})
-    return group_dir, _train_group(group_dir, plan.experiments, verbose)
+    try:
+        runs.write_json(group_dir / GROUP, {"group": plan.group, "experiments": [e.to_dict() for e in plan.experiments]})
+        return group_dir, _train_group(group_dir, plan.experiments, verbose)
+    except NNKerasError:
+        if not any(d.is_dir() for d in group_dir.iterdir()):  # bad input before any variant began: leave nothing
+            (group_dir / GROUP).unlink(missing_ok=True)
+            for folder in made:
+                folder.rmdir()
+        raise
 
 
 def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[Path, list]:

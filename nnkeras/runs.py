@@ -16,12 +16,14 @@ moment leaves each file either old or new, never half-written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
 
+from nnkeras.config import check_name
 from nnkeras.errors import NNKerasError
 
 CONFIG = "config.json"
@@ -39,7 +41,7 @@ BEST = "best.keras"
 
 def new_run_dir(runs_dir: str | Path, experiment_name: str) -> Path:
     """A fresh `runs_dir/<experiment>/<timestamp>` path (not created yet)."""
-    base = Path(runs_dir) / experiment_name / time.strftime("%Y%m%d-%H%M%S")
+    base = Path(runs_dir) / check_name(experiment_name, "experiment name") / time.strftime("%Y%m%d-%H%M%S")
     candidate, n = base, 1
     while candidate.exists():
         n += 1
@@ -52,7 +54,7 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with os.fdopen(fd, "wb") as handle, naming_errors(path):
             handle.write(data.encode() if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
@@ -62,20 +64,41 @@ def write_atomic(path: Path, data: str | bytes) -> None:
         raise
 
 
+@contextlib.contextmanager
+def naming_errors(path: Path):
+    """A write error (disk full: ENOSPC, EFBIG) carries no file name; give it `path`,
+    so the CLI can say which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is None:
+            exc.filename = str(path)
+        raise
+
+
 def write_json(path: Path, obj) -> None:
     write_atomic(path, json.dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: Path) -> dict:
-    return json.loads(Path(path).read_text())
+    """A JSON file of a run or search directory; a damaged one is a one-line error naming it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
+        raise NNKerasError(f"{path}: damaged JSON ({exc}); restore the file or start a new run") from None
 
 
 def save_model_atomic(model, path: Path) -> None:
     """`model.save` to a temporary `.keras` name, then rename."""
     path = Path(path)
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+    try:
+        with naming_errors(path):
+            model.save(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def is_complete(run_dir: Path) -> bool:

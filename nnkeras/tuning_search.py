@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnkeras import runs
+from nnkeras.config import check_name
 from nnkeras.errors import NNKerasError
 from nnkeras.tuning import TUNERS, Job, check_space
 
@@ -42,13 +43,15 @@ class SearchResult:
 
 
 def search_dir(runs_dir: str | Path, job: Job, tuner: str) -> Path:
-    return Path(runs_dir) / "search" / job.name / tuner
+    return Path(runs_dir) / "search" / check_name(job.name, "tuning job name") / tuner
 
 
 def set_role(chief: bool, worker: str | None, oracle: str | None) -> None:
     """Translate --chief / --worker ID / --oracle HOST:PORT into Keras Tuner's variables."""
     if chief and worker:
         raise NNKerasError("--chief and --worker exclude each other: one process, one role")
+    if worker:  # Keras Tuner writes <worker id>.json into the search folder
+        check_name(worker, "--worker")
     if oracle:
         host, _, port = oracle.rpartition(":")
         if not host or not port.isdigit():

@@ -12,9 +12,10 @@ import ast
 import importlib
 import importlib.util
 import inspect
+import zipfile
 from pathlib import Path
 
-from nnkeras.errors import ConfigError
+from nnkeras.errors import ConfigError, NNKerasError
 
 BUILDERS = {
     "mlp": "nnkeras.models.mlp:build_mlp",
@@ -91,7 +92,15 @@ def load_model(path):
 
     for module in {p.split(":")[0] for p in BUILDERS.values()} | {"nnkeras.layers"}:
         importlib.import_module(module)
-    return keras.models.load_model(path, safe_mode=True)
+    if not zipfile.is_zipfile(path):  # Keras would call a truncated archive "File not found"
+        raise NNKerasError(f"{path}: not a complete .keras file (missing, truncated or not a zip archive);"
+                           " copy it again or retrain")
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except Exception as exc:  # Keras raises ValueError, TypeError, KeyError, OSError ... for a bad file
+        reason = (str(exc).strip() or type(exc).__name__).splitlines()[0].split(". ")[0][:200]
+        raise NNKerasError(f"{path}: cannot load this model ({reason}); models load in Keras safe mode, which runs"
+                           " no code from the file: retrain, or copy the file again") from None
 
 
 def describe() -> dict[str, str]:

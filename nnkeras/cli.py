@@ -7,6 +7,7 @@ and `nnkeras report` answer at once.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 from pathlib import Path
@@ -14,6 +15,22 @@ from pathlib import Path
 from nnkeras.errors import NNKerasError
 
 EXIT_BAD_INPUT = 2
+# OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback.
+DISK_ERRORS = {
+    errno.ENOSPC: "free some space, or write elsewhere (--runs-dir, --out)",
+    errno.EDQUOT: "free some space, or write elsewhere (--runs-dir, --out)",
+    errno.EFBIG: "the file size limit (ulimit -f) is reached; raise it, or write elsewhere",
+    errno.EACCES: "check the permissions, or write elsewhere (--runs-dir, --out)",
+    errno.EPERM: "check the permissions, or write elsewhere (--runs-dir, --out)",
+    errno.EROFS: "the file system is read-only; write elsewhere (--runs-dir, --out)",
+}
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad argument is one `error:` line (and exit 2) like every other bad input."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"error: {self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 def cmd_list(args) -> int:
@@ -65,6 +82,8 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from nnkeras import report
 
+    if not Path(args.runs_dir).is_dir():
+        raise NNKerasError(f"report {args.runs_dir}: no such folder; pass the --runs-dir of your runs (default: runs)")
     table = report.runs_table(args.runs_dir)
     if table.empty:
         print(f"no runs under {args.runs_dir}")
@@ -119,7 +138,7 @@ def cmd_serve(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nnkeras", description="Keras experiments from a NumPy neuron to a phone.")
+    parser = Parser(prog="nnkeras", description="Keras experiments from a NumPy neuron to a phone.")
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="experiments, datasets and models").set_defaults(func=cmd_list)
@@ -185,6 +204,12 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except NNKerasError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as exc:
+        if exc.errno not in DISK_ERRORS:
+            raise
+        print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno]}"
+              " (`nnkeras run --resume RUN_DIR` continues an interrupted run)", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; continue a run with `nnkeras run --resume RUN_DIR`, a search by rerunning"

@@ -96,6 +96,23 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarra
     return labels.astype(np.int64)
 
 
+def check_finite(x, source: str) -> None:
+    """Refuse NaN or infinite inputs: they would turn the loss into NaN epochs later, far from the cause.
+
+    In a tabular dict a NaN means "missing" (the model fills it), so only an
+    infinity is refused there.
+    """
+    for column, values in (x.items() if isinstance(x, dict) else [("", x)]):
+        values = np.asarray(values)
+        if not np.issubdtype(values.dtype, np.floating):
+            continue
+        bad = int(np.isinf(values).sum() if column else (~np.isfinite(values)).sum())
+        if bad:
+            where = f"column {column}" if column else "inputs"
+            raise DataError(f"{source}: {bad} {where} value(s) are {'infinite' if column else 'NaN or infinite'};"
+                            " fix or remove those examples in the data files")
+
+
 def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None,
           holdout_classes: tuple[int, ...] = ()) -> Dataset:
     """Carve validation out of the training pool, deterministically by `seed`.
@@ -106,6 +123,8 @@ def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None,
     """
     if count(raw.x_train) != len(raw.y_train):
         raise DataError(f"{raw.spec.name}: {count(raw.x_train)} training inputs but {len(raw.y_train)} labels")
+    for x, part in ((raw.x_train, "training pool"), (raw.x_test, "test set")):
+        check_finite(x, f"{raw.spec.name} {part}")
     raw, holdout = _hold_out(raw, holdout_classes) if holdout_classes else (raw, None)
     order = np.random.default_rng(seed).permutation(len(raw.y_train))
     if limit is not None:

@@ -39,6 +39,17 @@ class RunCheckpoint(keras.callbacks.Callback):
         return {"epoch": 0, "checkpoint": None, "history": [], "best_val_loss": None,
                 "best_epoch": None, "wait": 0, "stop_reason": None, "train_seconds": 0.0}
 
+    def on_train_begin(self, logs=None):
+        # model.keras does not keep the state of the seed generators behind dropout
+        # and augmentation layers: a reloaded model starts them afresh and would draw
+        # other masks than the uninterrupted run. Put back the state saved with the
+        # checkpoint, so a resumed run continues bit for bit (tests/test_determinism.py).
+        saved = self.state.get("seed_generators")
+        variables = seed_generator_states(self.model)
+        if saved and len(saved) == len(variables):
+            for variable, value in zip(variables, saved):
+                variable.assign(np.asarray(value, dtype=variable.dtype))
+
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
 
@@ -74,7 +85,8 @@ class RunCheckpoint(keras.callbacks.Callback):
         # last row for good: a run whose state says "done" is never fitted again.
         name = f"epoch-{epochs_done:04d}.keras"
         runs.save_model_atomic(self.model, self.folder / name)
-        self.state.update(epoch=epochs_done, checkpoint=name)
+        generators = [keras.ops.convert_to_numpy(v).tolist() for v in seed_generator_states(self.model)]
+        self.state.update(epoch=epochs_done, checkpoint=name, seed_generators=generators)
         write_history(self.run_dir / runs.HISTORY, self.state["history"])
         runs.write_json(self.folder / runs.STATE, self.state)
         # Every older epoch file, not only the previous one: a kill right after
@@ -82,6 +94,11 @@ class RunCheckpoint(keras.callbacks.Callback):
         for old in self.folder.glob("epoch-*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+
+
+def seed_generator_states(model) -> list:
+    """The state variables of the model's random layers, in layer order (the same after a reload)."""
+    return [v for v in model.variables if v.path.endswith("seed_generator_state")]
 
 
 def write_history(path: Path, history: list[dict]) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nnkeras.data import safe_pickle
 from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
 from nnkeras.errors import DataError
 
@@ -40,11 +41,10 @@ def _read_batches(folder: Path):
 
 
 def _read_batch(path: Path):
-    # The official format is a Python pickle; like Keras's own loader we
-    # unpickle it, so only point data.dir at files from the official archive.
+    # The official format is a Python pickle: read with an unpickler that runs no code.
     try:
         with open(path, "rb") as handle:
-            batch = pickle.load(handle, encoding="bytes")
+            batch = safe_pickle.load(handle, encoding="bytes")
         images, labels = np.asarray(batch[b"data"], dtype=np.uint8), np.asarray(batch[b"labels"])
     except (OSError, EOFError, pickle.UnpicklingError, KeyError, TypeError, ValueError) as exc:
         raise DataError(f"{path}: not a CIFAR-10 python batch ({type(exc).__name__}: {exc}); extract it again") from None

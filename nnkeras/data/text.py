@@ -6,11 +6,13 @@ Keras's `pad_sequences` does by default, so the last tokens are always kept.
 
 from __future__ import annotations
 
+import pickle
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from nnkeras.data import safe_pickle
 from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
 from nnkeras.errors import DataError
 
@@ -51,13 +53,13 @@ def _read_imdb_npz(path: Path, vocab_size: int):
     if not path.is_file():
         raise DataError(f"{path}: file not found; data.dir must hold Keras's imdb.npz")
     try:
-        # Keras stores ragged sequences as object arrays, which need pickle:
-        # only load an imdb.npz you trust (Keras's own loader does the same).
-        with np.load(path, allow_pickle=True) as archive:
-            arrays = {k: archive[k] for k in ("x_train", "y_train", "x_test", "y_test")}
+        # Keras stores ragged sequences as object arrays, which NumPy pickles:
+        # read them with an unpickler that runs no code (Keras's own loader does not).
+        archive = safe_pickle.load_npz(path)
+        arrays = {k: archive[k] for k in ("x_train", "y_train", "x_test", "y_test")}
     except KeyError as exc:
         raise DataError(f"{path}: missing array {exc}; expected Keras's imdb.npz layout") from None
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError) as exc:
         raise DataError(f"{path}: not a readable .npz archive ({exc}); download it again") from None
     for split in ("train", "test"):
         if len(arrays[f"x_{split}"]) != len(arrays[f"y_{split}"]):

@@ -86,8 +86,11 @@ def raw_examples(run_dir: Path, n: int) -> list:
     from nnkeras import data
     from nnkeras.config import Experiment
 
+    from nnkeras.data.tabular import to_rows
+
     cfg = Experiment.load(run_dir / "config.json").data
-    return data.DATASETS[cfg.name](cfg).x_test[:n].tolist()
+    x = data.DATASETS[cfg.name](cfg).x_test
+    return to_rows(x)[:n] if isinstance(x, dict) else x[:n].tolist()  # a table: one JSON object per row
 
 
 def main() -> int:

@@ -261,17 +261,6 @@ def test_token_id_model_takes_integer_ids_only(tmp_path):
 # A table model: raw passenger rows in, as JSON objects
 
 
-def as_rows(columns: dict) -> list[dict]:
-    """Column arrays (strings "" / NaN when missing) back to the JSON rows a client sends (null when missing)."""
-    def value(v):
-        if isinstance(v, str):
-            return v or None
-        return None if np.isnan(v) else float(v)
-
-    n = len(next(iter(columns.values())))
-    return [{c: value(v[i, 0]) for c, v in columns.items()} for i in range(n)]
-
-
 @pytest.fixture(scope="module")
 def table_server(table_run):
     """The wide_deep run converted (float32 and int8), the float file served by `nnkeras serve`."""
@@ -305,8 +294,10 @@ ODD_ROWS = [{"Pclass": 2, "Sex": "female", "Age": None, "SibSp": 0, "Parch": 1},
 
 
 def test_table_rows_get_the_keras_models_classes(table_run, table_server):
+    from nnkeras.data.tabular import to_rows
+
     run_dir, dataset = table_run
-    rows = as_rows(dataset.x_test) + ODD_ROWS
+    rows = to_rows(dataset.x_test) + ODD_ROWS
     status, answer = predict(table_server, rows)
     assert status == 200, answer
     classes = [p["class"] for p in answer["predictions"]]
@@ -317,10 +308,11 @@ def test_table_rows_get_the_keras_models_classes(table_run, table_server):
 
 
 def test_table_rows_from_int8_file_and_run_directory_agree(table_run, table_server):
+    from nnkeras.data.tabular import to_rows
     from nnkeras.serve import create_app
 
     run_dir, dataset = table_run
-    rows = as_rows(dataset.x_test) + ODD_ROWS
+    rows = to_rows(dataset.x_test) + ODD_ROWS
     served = [p["class"] for p in predict(table_server, rows)[1]["predictions"]]
     for source in (run_dir / "model-int8.tflite", run_dir):
         with serving(create_app(source)) as url:

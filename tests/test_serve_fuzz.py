@@ -1,6 +1,6 @@
 """Property-based fuzzing of POST /predict: whatever a client sends, never a 5xx.
 
-Thousands of generated bodies go through Flask's test client (the same app
+Thousands of generated bodies (for an image model, and rows for a table model) go through Flask's test client (the same app
 object the server runs, without sockets, so they take seconds); a few hundred
 more, with odd headers and Content-Lengths, go over a real socket to
 `nnkeras serve` in its own process, which must still answer /health after.
@@ -21,6 +21,7 @@ hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
+from test_export import table_run  # noqa: E402,F401  (a fixture)
 from test_serve import call, run_dir, start_server  # noqa: E402,F401  (run_dir is a fixture)
 
 # A numpy overflow warning inside the app is a bug too (it used to mean inf reached the model).
@@ -116,7 +117,7 @@ def server(run_dir):  # noqa: F811
 
 
 def test_fuzzed_bodies_and_content_types_never_get_a_5xx(client):
-    @fuzz(2500)
+    @fuzz(2000)
     @given(body=bodies, content_type=st.sampled_from(CONTENT_TYPES))
     def one(body, content_type):
         headers = {} if content_type is None else {"Content-Type": content_type}
@@ -184,3 +185,44 @@ def test_fuzzed_requests_over_a_real_socket(server):
     one()
     status, health = call(server, "/health")
     assert status == 200 and health["status"] == "ok"
+
+
+# ---------------------------------------------------------------------------
+# A table model: rows are JSON objects, so the junk goes into keys and values
+
+COLUMNS = ("Pclass", "Sex", "Age", "SibSp", "Parch")
+
+
+@st.composite
+def table_rows(draw):
+    """Passenger-like rows: each column present or not, its value well-typed or any JSON, extra keys at times."""
+    rows = []
+    for _ in range(draw(st.integers(1, 4))):
+        row = {}
+        for column in COLUMNS:
+            if draw(st.integers(0, 9)) == 0:
+                continue  # a missing column
+            good = st.sampled_from([1, 2, 3, "3", "male", "female", "x", None]) if column in ("Pclass", "Sex") \
+                else st.one_of(st.none(), st.floats(-1e6, 1e6), st.integers(-5, 100))
+            row[column] = draw(good if draw(st.integers(0, 3)) else json_values)
+        row.update(draw(st.dictionaries(st.text(max_size=6), json_values, max_size=2)))
+        rows.append(row if draw(st.integers(0, 19)) else draw(json_values))
+    return rows
+
+
+def test_fuzzed_table_rows_never_get_a_5xx(table_run):
+    from nnkeras import export
+    from nnkeras.serve import create_app
+
+    run_dir, dataset = table_run
+    export.convert(run_dir, "none", dataset=dataset)
+    client = create_app(run_dir / "model.tflite").test_client()
+
+    @fuzz(300)
+    @given(rows=table_rows())
+    def one(rows):
+        body = json.dumps({"instances": rows}).encode()
+        response = client.post("/predict", data=body)
+        check_answer(response.status_code, response.get_json(silent=True), body)
+
+    one()

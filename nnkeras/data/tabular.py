@@ -74,6 +74,17 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
     return columns
 
 
+def to_rows(columns: dict) -> list[dict]:
+    """The inverse of to_columns: JSON-ready rows, null where a value is missing (as a client sends them)."""
+    def value(v):
+        if isinstance(v, str):
+            return v or None
+        return None if np.isnan(v) else float(v)
+
+    n = len(next(iter(columns.values())))
+    return [{c: value(v[i, 0]) for c, v in columns.items()} for i in range(n)]
+
+
 def rows_to_inputs(rows, features: dict) -> dict[str, np.ndarray]:
     """Raw rows -> model inputs, for the columns a data spec lists (data_spec.json "features")."""
     return to_columns(rows, list(features["categorical"]), list(features["numeric"]))

@@ -16,13 +16,15 @@ from nnkeras.errors import NNKerasError
 
 EXIT_BAD_INPUT = 2
 # OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback.
+FULL = "`nnkeras run --resume RUN_DIR` then continues an interrupted run"
 DISK_ERRORS = {
-    errno.ENOSPC: "free some space, or write elsewhere (--runs-dir, --out)",
-    errno.EDQUOT: "free some space, or write elsewhere (--runs-dir, --out)",
-    errno.EFBIG: "the file size limit (ulimit -f) is reached; raise it, or write elsewhere",
+    errno.ENOSPC: f"free some space, or write elsewhere (--runs-dir, --out); {FULL}",
+    errno.EDQUOT: f"free some space, or write elsewhere (--runs-dir, --out); {FULL}",
+    errno.EFBIG: f"the file size limit (ulimit -f) is reached: raise it, or write elsewhere; {FULL}",
     errno.EACCES: "check the permissions, or write elsewhere (--runs-dir, --out)",
     errno.EPERM: "check the permissions, or write elsewhere (--runs-dir, --out)",
     errno.EROFS: "the file system is read-only; write elsewhere (--runs-dir, --out)",
+    errno.ENOTDIR: "a part of that path is a file, not a folder; write elsewhere (--runs-dir, --out)",
 }
 
 
@@ -83,7 +85,7 @@ def cmd_report(args) -> int:
     from nnkeras import report
 
     if not Path(args.runs_dir).is_dir():
-        raise NNKerasError(f"report {args.runs_dir}: no such folder; pass the --runs-dir of your runs (default: runs)")
+        raise NNKerasError(f"report {args.runs_dir}: not a folder; pass the --runs-dir of your runs (default: runs)")
     table = report.runs_table(args.runs_dir)
     if table.empty:
         print(f"no runs under {args.runs_dir}")
@@ -208,8 +210,7 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in DISK_ERRORS:
             raise
-        print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno]}"
-              " (`nnkeras run --resume RUN_DIR` continues an interrupted run)", file=sys.stderr)
+        print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno]}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("interrupted; continue a run with `nnkeras run --resume RUN_DIR`, a search by rerunning"

@@ -96,6 +96,18 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarra
     return labels.astype(np.int64)
 
 
+MAX_GENERATED_VALUES = 2**28  # 1 GiB of float32: a larger request would be killed by the OS, not answered
+
+
+def check_generated_size(cfg, values_per_example: int, name: str) -> None:
+    """Refuse a generated dataset (data.size x values per example) too large to hold in memory."""
+    total = (cfg.size + max(cfg.num_classes, cfg.size // 5)) * values_per_example  # pool + test set
+    if total > MAX_GENERATED_VALUES:
+        raise DataError(f"{name}: data.size={cfg.size} examples of {values_per_example} values each make {total:,}"
+                        f" values, more than {MAX_GENERATED_VALUES:,} (1 GiB); lower data.size, data.shape or"
+                        " data.seq_len")
+
+
 def check_finite(x, source: str) -> None:
     """Refuse NaN or infinite inputs: they would turn the loss into NaN epochs later, far from the cause.
 

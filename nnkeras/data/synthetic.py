@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits
+from nnkeras.data.base import DataSpec, RawSplits, check_generated_size
 
 
 def load_synthetic(cfg) -> RawSplits:
     """Shape-correct random data (data.shape, data.num_classes, data.size); for tests and benchmarks."""
     rng = np.random.default_rng(1234)  # fixed: the data is part of the problem, not of the run
     shape = tuple(cfg.shape)
+    check_generated_size(cfg, int(np.prod(shape)), "synthetic")
     prototypes = rng.normal(size=(cfg.num_classes, *shape)).astype(np.float32)
     n_test = max(cfg.num_classes, cfg.size // 5)
 

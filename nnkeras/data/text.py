@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from nnkeras.data import safe_pickle
-from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
+from nnkeras.data.base import DataSpec, RawSplits, check_generated_size, check_labels, keras_download
 from nnkeras.errors import DataError
 
 # Keras's imdb.npz convention: ids are word ranks shifted by 3; 0 pads, 1 starts, 2 is out-of-vocabulary.
@@ -75,6 +75,7 @@ def load_long_range(cfg) -> RawSplits:
     ignore later tokens: it must keep the first one while lookalikes stream by.
     """
     classes, length = cfg.num_classes, cfg.seq_len
+    check_generated_size(cfg, length, "long_range")
     vocab = classes + 1 + NOISE_TOKENS
     rng = np.random.default_rng(4321)  # fixed: the task, not the run
 
@@ -102,6 +103,7 @@ def load_adding(cfg) -> RawSplits:
     length = cfg.seq_len
     if length < 4:
         raise DataError(f"data.seq_len must be at least 4 for the adding problem, got {length}")
+    check_generated_size(cfg, 2 * length, "adding")
     rng = np.random.default_rng(2468)  # fixed: the task, not the run
 
     def sample(n):

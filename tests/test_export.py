@@ -438,6 +438,8 @@ def test_wide_deep_converts_to_builtins_and_agrees_with_keras(table_run, mode):
     path = file_for(run_dir, mode)
     assert report["passed"] and builtin_only(path), report
     assert report["keras_accuracy"] > 0.85  # the rule was learnt: agreement is judged on clear margins
+    # int8 is calibrated on every training row of a table, so no test row falls outside its ranges.
+    assert report["max_abs_diff"] < (0.2 if mode == "int8" else 0.01)
     table = read_metadata(path)["input"]
     assert table["kind"] == "table" and table["features"] == dataset.spec.features
     assert table["tensors"]["Sex"] == {"shape": [1], "dtype": "int32"}

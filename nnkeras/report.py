@@ -84,8 +84,8 @@ def _table(run_dirs: list[Path], root: Path) -> pd.DataFrame:
             "experiment": config.get("name", run_dir.parent.name),
             "run": str(run_dir.relative_to(root)),
             "status": metrics.get("status", "complete") if metrics else "incomplete",
-            "dataset": config.get("data", {}).get("name"),
-            "model": config.get("model", {}).get("name"),
+            "dataset": _get(config, "data", "name"),
+            "model": _get(config, "model", "name"),
             "path": str(run_dir),
         }
         row.update({k: metrics.get(k) for k in REPORT_COLUMNS if k in metrics})
@@ -93,11 +93,20 @@ def _table(run_dirs: list[Path], root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
+def _get(obj, *keys):
+    """obj[k1][k2]..., or None where a level is missing or not an object (a hand-edited config)."""
+    for key in keys:
+        obj = obj.get(key) if isinstance(obj, dict) else None
+    return obj
+
+
 def _read(path: Path) -> dict:
+    """A JSON object, or {} when the file is missing or damaged: one bad run never stops the report."""
     try:
-        return json.loads(path.read_text())
+        value = json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
+    return value if isinstance(value, dict) else {}
 
 
 def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) -> None:
@@ -147,17 +156,28 @@ def searches_table(runs_dir: str | Path) -> pd.DataFrame:
     for spec in sorted(Path(runs_dir).rglob("search.json")):
         folder, info = spec.parent, _read(spec)
         best = _read(folder / "best_run.json")
-        trials = pd.read_csv(folder / "trials.csv", dtype={"trial": str}) if (folder / "trials.csv").is_file() else None
+        trials = _read_trials(folder / "trials.csv")
         status = trials["status"] if trials is not None else pd.Series(dtype=str)
         rows.append({
             "job": info.get("job"), "tuner": info.get("tuner"), "objective": info.get("objective"),
             "trials": len(status), "completed": int((status == "completed").sum()),
             "failed": int((status == "failed").sum()),
             **_best_trial(trials, info.get("objective")),
-            "best_run": str(folder / best["run_dir"]) if best else None,
+            "best_run": str(folder / best["run_dir"]) if isinstance(best.get("run_dir"), str) else None,
             "path": str(folder),
         })
     return pd.DataFrame(rows, columns=SEARCH_COLUMNS)
+
+
+def _read_trials(path: Path) -> pd.DataFrame | None:
+    """trials.csv, or None when it is missing or damaged: like `_read`, one bad file never stops the report."""
+    try:
+        trials = pd.read_csv(path, dtype={"trial": str})
+    except (OSError, ValueError):  # pandas' ParserError and EmptyDataError are ValueErrors
+        return None
+    if not {"trial", "status", "score"} <= set(trials.columns):
+        return None
+    return trials.assign(score=pd.to_numeric(trials["score"], errors="coerce"))
 
 
 def _best_trial(trials: pd.DataFrame | None, objective: str | None) -> dict:

@@ -89,6 +89,10 @@ ARGUMENT_CASES = [
     (["run", "mnist_mlp", "--set", "data.limit=1"], "data.limit must be >= 2 (got 1)"),
     (["run", "mnist_mlp", "--set", "train.distribution=tpu"], "train.distribution must be one of none, mirrored"),
     (["run", "mnist_mlp", "--set", "train.batch_size=1e3"], "train.batch_size must be an integer (got '1e3')"),
+    (["run", "mnist_mlp", "--set", "data.name=digits", "--set", "data.holdout_classes=12"],
+     "data.holdout_classes: 12 is not a class of digits (0..9)"),
+    (["run", "mnist_mlp", "--set", "data.name=digits", "--set", "data.limit=2", "--set", "data.val_fraction=0.9"],
+     "digits: 2 training examples leave none for training after validation"),
     # run: names and files that do not exist
     (["run", "{tmp}/none.py"], "none.py: no such experiment file"),
     (["run"], "run: name an experiment (see `nnkeras list`) or pass --resume RUN_DIR"),
@@ -429,3 +433,21 @@ def test_the_safe_unpickler_still_reads_arrays_of_every_protocol(protocol):
     again = safe_pickle.load(io.BytesIO(pickle.dumps(batch, protocol=protocol)), encoding="bytes")
     np.testing.assert_array_equal(again[b"data"], batch[b"data"])
     assert again[b"labels"] == [3, 1] and again[b"n"] == 2 and again["s"] == "x"
+
+
+def test_report_lists_runs_and_searches_with_damaged_files_instead_of_failing(capsys, tmp_path, finished_run):
+    runs_dir = tmp_path / "runs"
+    for name, config, metrics in (("a", "[]", "{"), ("b", '{"name": "b", "data": 5}', '"done"')):
+        run = Path(shutil.copytree(finished_run, runs_dir / name / "run"))
+        (run / "config.json").write_text(config)
+        (run / "metrics.json").write_text(metrics)
+    search = runs_dir / "search" / "job" / "random"
+    search.mkdir(parents=True)
+    (search / "search.json").write_text('{"job": "job", "tuner": "random", "objective": "val_accuracy"}')
+    (search / "best_run.json").write_text('{"run_dir": 5}')
+    for trials in ('garbage,"\n1,2\n', "", "trial,status,score\n1,completed,abc\n2,completed,0.5\n"):
+        (search / "trials.csv").write_text(trials)
+        assert main(["report", str(runs_dir)]) == 0
+        out = capsys.readouterr().out
+        assert out.count("| incomplete") == 2 and "| job " in out
+    assert "0.5000 | trial_2 " in out  # the readable trial still counts; 'abc' is not a score

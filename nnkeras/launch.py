@@ -64,12 +64,25 @@ def find_experiment_file(name_or_file: str) -> Path:
                        " (or pass the path of a .py file that defines EXPERIMENT)")
 
 
+def import_file(path: Path, prefix: str):
+    """Run a user's .py file (experiment or tuning job) as a module.
+
+    A syntax error is a one-line NNKerasError with file and line; an exception
+    raised by the file's own code keeps its traceback, which points into it.
+    """
+    spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as exc:
+        raise NNKerasError(f"{path}:{exc.lineno}: {exc.msg}; fix the file") from None
+    return module
+
+
 def load_plan(name_or_file: str) -> Plan:
     """Import an experiment file and return what it asks to train."""
     path = find_experiment_file(name_or_file)
-    spec = importlib.util.spec_from_file_location(f"nnkeras_experiment_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(path, "nnkeras_experiment")
     single, group = getattr(module, "EXPERIMENT", None), getattr(module, "EXPERIMENTS", None)
     if isinstance(single, Experiment):
         return Plan([single])

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from nnkeras.config import Experiment, apply_overrides
 from nnkeras.errors import ConfigError, NNKerasError
+from nnkeras.launch import import_file
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
 OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
@@ -83,9 +83,7 @@ def load_job(name_or_file: str) -> Job:
                                " (or pass a .py job file)")
     elif not path.is_file():
         raise NNKerasError(f"{path}: no such tuning job file")
-    spec = importlib.util.spec_from_file_location(f"nnkeras_tuning_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = import_file(path, "nnkeras_tuning")
     experiment, space = getattr(module, "EXPERIMENT", None), getattr(module, "space", None)
     if not isinstance(experiment, Experiment) or not callable(space):
         raise NNKerasError(f"{path}: a tuning job defines EXPERIMENT = Experiment(...) and def space(hp): ...")

@@ -451,3 +451,37 @@ def test_report_lists_runs_and_searches_with_damaged_files_instead_of_failing(ca
         out = capsys.readouterr().out
         assert out.count("| incomplete") == 2 and "| job " in out
     assert "0.5000 | trial_2 " in out  # the readable trial still counts; 'abc' is not a score
+
+
+# ---------------------------------------------------------------------------
+# More files a user hands over: labels that are not class numbers, huge images, Python with a typo
+
+
+def test_labels_that_are_not_whole_class_numbers_are_refused(capsys, tmp_path):
+    images = learnable_digits(40, seed=3)[0]
+    labels = (np.arange(40) % 10).astype(np.float64)
+    labels[4] = np.nan  # cast to int64 this was class -9223372036854775808, and TensorFlow failed mid-fit
+    np.savez(tmp_path / "mnist.npz", x_train=images, y_train=labels, x_test=images[:10], y_test=labels[:10])
+    code, err = cli(capsys, "run", "mnist_mlp", "--set", "data.name=mnist", "--set", f"data.dir={tmp_path}",
+                    "--runs-dir", tmp_path / "runs")
+    assert_one_error_line(code, err, "mnist training labels: labels must be whole class numbers, got float64")
+
+
+def test_an_image_too_large_to_decode_safely_is_named(capsys, tmp_path, monkeypatch):
+    from PIL import Image
+
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        Image.new("L", (30, 30)).save(tmp_path / name / "0.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 900 pixels is then a decompression bomb
+    code, err = cli(capsys, "run", "mnist_mlp", "--set", "data.name=image_folder", "--set", f"data.dir={tmp_path}",
+                    "--set", "data.shape=8,8,1", "--runs-dir", tmp_path / "runs")
+    assert_one_error_line(code, err, "a/0.png: not a readable image (Image size (900 pixels) exceeds limit")
+
+
+@pytest.mark.parametrize("command", ["run", "tune"])
+def test_a_python_file_with_a_syntax_error_is_one_line_with_its_line(capsys, tmp_path, command):
+    path = tmp_path / "typo.py"
+    path.write_text("from nnkeras import Experiment\nEXPERIMENT = Experiment(name='t'\n")
+    code, err = cli(capsys, command, path, "--runs-dir", tmp_path / "runs")
+    assert_one_error_line(code, err, f"{path}:2: '(' was never closed; fix the file")

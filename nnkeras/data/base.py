@@ -91,6 +91,11 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarra
     labels = np.asarray(labels)
     if labels.ndim != 1:
         raise DataError(f"{source}: labels must be one integer per example, got shape {labels.shape}")
+    if labels.dtype.kind not in "iub":  # floats (NaN, 2.5) or strings would be cast to nonsense class ids
+        whole = labels.dtype.kind == "f" and np.isfinite(labels).all() and (labels == np.round(labels)).all()
+        if not whole:
+            raise DataError(f"{source}: labels must be whole class numbers, got {labels.dtype} values"
+                            f" such as {labels[:3].tolist()}")
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataError(f"{source}: label {int(labels.max())} is outside 0..{num_classes - 1}")
     return labels.astype(np.int64)

@@ -53,5 +53,5 @@ def _read(path: Path, shape) -> np.ndarray:
         with Image.open(path) as image:
             image = image.convert("L" if shape[2] == 1 else "RGB").resize((shape[1], shape[0]))
             return np.asarray(image, dtype=np.uint8).reshape(shape)
-    except (OSError, UnidentifiedImageError) as exc:
+    except (OSError, UnidentifiedImageError, Image.DecompressionBombError) as exc:  # the last: a huge image
         raise DataError(f"{path}: not a readable image ({exc}); remove or replace it") from None

@@ -85,7 +85,8 @@ def read_json(path: Path) -> dict:
     try:
         return json.loads(Path(path).read_text())
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8
-        raise NNKerasError(f"{path}: damaged JSON ({exc}); restore the file or start a new run") from None
+        raise NNKerasError(f"{path}: damaged JSON ({exc}); restore the file, or start over (a new run;"
+                           " `nnkeras tune --overwrite` for a search)") from None
 
 
 def save_model_atomic(model, path: Path) -> None:

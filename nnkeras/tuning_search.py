@@ -92,6 +92,8 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
             shutil.rmtree(folder, ignore_errors=True)
         _claim(folder, job)
         tuning_results.write_hparams_config(folder, keys)
+    for state in sorted([*folder.glob("*.json"), *folder.glob("trial_*/trial.json")]):
+        runs.read_json(state)  # Keras Tuner reloads these with a bare json.loads: name a damaged one first
     tuner = TrialTuner(job, job.tuner, folder)
     try:
         tuner.search(verbose=verbose)

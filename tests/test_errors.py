@@ -485,3 +485,33 @@ def test_a_python_file_with_a_syntax_error_is_one_line_with_its_line(capsys, tmp
     path.write_text("from nnkeras import Experiment\nEXPERIMENT = Experiment(name='t'\n")
     code, err = cli(capsys, command, path, "--runs-dir", tmp_path / "runs")
     assert_one_error_line(code, err, f"{path}:2: '(' was never closed; fix the file")
+
+
+TINY_JOB = '''from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
+EXPERIMENT = Experiment(name="t", data=DataConfig(name="synthetic", shape=(4,), num_classes=3, size=60),
+                        model=ModelConfig(name="mlp", params={"hidden": (4,)}),
+                        train=TrainConfig(epochs=1, histogram_freq=0))
+def space(hp):
+    return {"train.learning_rate": hp.Float("lr", 1e-3, 1e-2)}
+MAX_TRIALS = 1
+'''
+
+
+@pytest.fixture(scope="module")
+def finished_search(tmp_path_factory) -> Path:
+    """A one-trial random search of the tiny MLP: its runs folder (job file inside)."""
+    root = tmp_path_factory.mktemp("search")
+    (root / "tinyjob.py").write_text(TINY_JOB)
+    assert main(["tune", str(root / "tinyjob.py"), "--runs-dir", str(root / "runs")]) == 0
+    return root
+
+
+@pytest.mark.parametrize("name", ["search.json", "oracle.json", "tuner0.json", "trial_0/trial.json", "best_run.json"])
+def test_rerunning_a_search_with_a_damaged_state_file_names_it(capsys, tmp_path, finished_search, name):
+    root = Path(shutil.copytree(finished_search, tmp_path / "copy"))
+    folder = root / "runs" / "search" / "tinyjob" / "random"
+    (folder / name).write_text("{bad")
+    before = snapshot(root)
+    code, err = cli(capsys, "tune", root / "tinyjob.py", "--runs-dir", root / "runs")
+    assert_one_error_line(code, err, f"{folder / name}: damaged JSON", "nnkeras tune --overwrite")
+    assert snapshot(root) == before

@@ -358,7 +358,7 @@ def write_results(path: Path, markdown: str, details: dict, seconds: float) -> N
             for key in ("broken", "temporary", "stray_temp", "left_at_end", "torn_tb"):
                 findings += [f"- {phase}, {key}: {item}" for item in row.get(key, [])]
     load = os.getloadavg()
-    text = (f"# Kill safety\n\n    python {' '.join(sys.argv)}\n\n"
+    text = (f"# Kill safety\n\n    python benchmarks/kill_safety.py {' '.join(sys.argv[1:])}\n\n"
             f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores (nproc), load average {load[0]:.1f},"
             f" {seconds / 60:.0f} min in all.\n\n{markdown}\n\n## Every file a kill left\n\n"
             + ("\n".join(findings) or "none") + "\n")

@@ -345,14 +345,13 @@ def check_name(value, what: str) -> str:
     folder ('..', '/', '\\', an absolute path), hide ('.x'), or hold characters
     that break a terminal or a file system (control characters).
     """
-    rule = ("a folder name: 1-100 characters, no '/', '\\' or control characters, not starting with '.'"
-            " (so not '..')")
+    rule = "a plain name: 1-100 characters, no '/', '\\' or control characters, not starting with '.' (so not '..')"
     if not isinstance(value, str):
         raise ConfigError(f"{what} {value!r} must be a string, {rule}")
     bad = (not value.strip() or len(value) > MAX_NAME or value.startswith(".")
            or any(ch in "/\\" or not ch.isprintable() for ch in value))
     if bad:
-        raise ConfigError(f"{what} {value!r} is not allowed: it names a folder, so it must be {rule}")
+        raise ConfigError(f"{what} {value!r} is not allowed: it becomes part of a path, so it must be {rule}")
     return value
 
 

@@ -131,6 +131,8 @@ def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[
     path = Path(path)
     if (path / GROUP).is_file():
         raw = runs.read_json(path / GROUP)
+        if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list):
+            raise NNKerasError(f"{path / GROUP}: not a group file (expected an object with a list 'experiments')")
         experiments = [apply_overrides(Experiment.from_dict(e, str(path / GROUP)), epochs_override)
                        for e in raw["experiments"]]
         return path, _train_group(path, experiments, verbose)

@@ -26,7 +26,8 @@ import tensorflow as tf  # noqa: E402
 from nnkeras import data as datasets  # noqa: E402
 from nnkeras import distributed, fastfit, models, report, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
-from nnkeras.config import Experiment, TrainConfig, flat, validate  # noqa: E402
+from nnkeras.config import Experiment, TrainConfig, check_name, flat, validate  # noqa: E402
+from nnkeras.errors import NNKerasError  # noqa: E402
 from nnkeras.embeddings import embedding_metrics  # noqa: E402
 
 
@@ -131,7 +132,16 @@ def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
 
 def read_state(run_dir: Path) -> dict | None:
     path = run_dir / runs.CHECKPOINTS / runs.STATE
-    return runs.read_json(path) if path.is_file() else None  # killed before the first epoch ended
+    if not path.is_file():
+        return None  # killed before the first epoch ended
+    state = runs.read_json(path)
+    missing = sorted(set(RunCheckpoint.fresh_state()) - set(state)) if isinstance(state, dict) else ["all"]
+    if missing:
+        raise NNKerasError(f"{path}: not a checkpoint state (missing {', '.join(missing)}); restore the file,"
+                           " or start a new run")
+    if state["checkpoint"] is not None:  # a file name inside checkpoints/, never a path elsewhere
+        check_name(state["checkpoint"], f"{path}: checkpoint")
+    return state
 
 
 def prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:

@@ -52,7 +52,8 @@ def new_run_dir(runs_dir: str | Path, experiment_name: str) -> Path:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename over `path`."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    with naming_errors(path):
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle, naming_errors(path):
             handle.write(data.encode() if isinstance(data, str) else data)
@@ -66,13 +67,12 @@ def write_atomic(path: Path, data: str | bytes) -> None:
 
 @contextlib.contextmanager
 def naming_errors(path: Path):
-    """A write error (disk full: ENOSPC, EFBIG) carries no file name; give it `path`,
-    so the CLI can say which file could not be written."""
+    """Give a write error the file the user asked for: a full disk's error carries no
+    name, a refused temporary file the temporary name; the CLI's one line shows `path`."""
     try:
         yield
     except OSError as exc:
-        if exc.filename is None:
-            exc.filename = str(path)
+        exc.filename = str(path)
         raise
 
 

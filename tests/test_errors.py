@@ -29,7 +29,8 @@ from nnkeras.data.base import DataSpec, RawSplits, split
 from nnkeras.errors import ConfigError, DataError
 
 # TensorFlow's C++ start-up notices reach stderr in a fresh process whatever TF_CPP_MIN_LOG_LEVEL says.
-TF_NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000 ", "W0000 ", "E0000 ")
+TF_NOISE = ("WARNING: All log messages before absl::InitializeLog()", "I0000 ", "W0000 ", "E0000 ",
+            "INFO: Created TensorFlow Lite XNNPACK delegate")
 
 
 def assert_one_error_line(code, stderr: str, *fragments: str) -> str:
@@ -366,18 +367,19 @@ def without_root_powers() -> tuple[str, ...]:
     return ("setpriv", "--bounding-set=-dac_override,-dac_read_search")
 
 
-@pytest.mark.parametrize("command", ["run", "report"])
+@pytest.mark.parametrize("command", ["run", "report", "convert"])
 def test_a_read_only_runs_directory_is_one_line_and_stays_empty(tmp_path, command, finished_run):
     runs_dir = tmp_path / "runs"
-    if command == "report":  # a runs folder with one run, where report.csv cannot be written
-        shutil.copytree(finished_run.parent.parent, runs_dir)
-    else:
+    if command == "run":
         runs_dir.mkdir()
+    else:  # a runs folder with one run, where report.csv or model.tflite cannot be written
+        shutil.copytree(finished_run.parent.parent, runs_dir)
     before, paths = snapshot(runs_dir), sorted(runs_dir.rglob("*"))
     for folder in (runs_dir, *runs_dir.rglob("*")):
         folder.chmod(0o555 if folder.is_dir() else 0o444)
     try:
-        args = [*SMOKE_RUN, "--runs-dir", runs_dir] if command == "run" else ["report", runs_dir]
+        args = {"run": [*SMOKE_RUN, "--runs-dir", runs_dir], "report": ["report", runs_dir],
+                "convert": ["convert", runs_dir / "tiny" / "run"]}[command]
         result = nnkeras_process(*args, prefix=without_root_powers())
     finally:
         for folder in (runs_dir, *runs_dir.rglob("*")):

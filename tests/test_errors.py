@@ -181,6 +181,8 @@ DAMAGED_RUNS = [  # (command, how the run is damaged, what the one line says)
     ("convert", lambda run: (run / "config.json").write_text("[]"), "config.json: not an experiment config"),
     ("serve", lambda run: _truncate(run / "model.keras"), "model.keras: not a complete .keras file"),
     ("serve", lambda run: (run / "model.keras").write_bytes(os.urandom(2000)), "not a complete .keras file"),
+    ("serve", lambda run: (run / "config.json").write_text('{"name": "tiny", "seed": "x"}'),
+     "seed must be of type int (got 'x')"),
 ]
 
 
@@ -222,6 +224,12 @@ def test_random_bytes_behind_a_tflite_identifier_are_refused(capsys, tmp_path):
     fake[4:8] = b"TFL3"  # passes the identifier check; the flatbuffer tables are garbage
     (tmp_path / "fake.tflite").write_bytes(bytes(fake))
     assert_one_error_line(*cli(capsys, "serve", tmp_path / "fake.tflite", "--port", "0"), "fake.tflite")
+
+
+@pytest.mark.xfail(strict=True, reason="fix in export_onnx.py: read_onnx_metadata lets protobuf's DecodeError out")
+def test_random_bytes_as_onnx_are_refused(capsys, tmp_path):
+    (tmp_path / "random.onnx").write_bytes(np.random.default_rng(0).bytes(2000))
+    assert_one_error_line(*cli(capsys, "serve", tmp_path / "random.onnx", "--port", "0"), "random.onnx")
 
 
 # ---------------------------------------------------------------------------

@@ -103,8 +103,7 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
     from nnkeras.data import DataSpec
 
     experiment = Experiment.load(run_dir / runs.CONFIG)
-    raw = runs.read_json(run_dir / runs.DATA_SPEC)
-    spec = DataSpec(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
+    spec = DataSpec.from_dict(runs.read_json(run_dir / runs.DATA_SPEC), str(run_dir / runs.DATA_SPEC))
     run = Run(run_dir, experiment, spec, models.load_model(run_dir / runs.MODEL), dataset)
     core = run.core
     if (len(core.inputs) != 1 and not run.features) or len(core.outputs) != 1 or "string" in _dtypes(core):
@@ -272,6 +271,9 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         raise NNKerasError(f"--min-agreement {min_agreement}: must be a fraction in [0, 1], e.g. 0.99")
     if fmt == "onnx" and quantize != "none":
         raise NNKerasError(f"--format onnx supports --quantize none only (got {quantize}); quantise the .tflite instead")
+    if not Path(run_dir).is_dir():  # before --out, whose default lives in it
+        raise NNKerasError(f"{run_dir}: no such run directory; pass one of runs/<experiment>/<run id>"
+                           " (`nnkeras report` lists them)")
     out = Path(out) if out else default_out(Path(run_dir), quantize, fmt)
     if not out.parent.is_dir():
         raise NNKerasError(f"--out {out}: folder {out.parent} does not exist")

@@ -87,7 +87,13 @@ def read_onnx_metadata(path: str | Path) -> dict:
     _require_onnx()
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
+    from google.protobuf.message import DecodeError
+
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except (DecodeError, ValueError) as exc:  # random bytes, a truncated file
+        raise NNKerasError(f"{path}: not an ONNX model ({type(exc).__name__}: {str(exc)[:120]}); convert the run"
+                           " again with `nnkeras convert RUN_DIR --format onnx`") from None
     for prop in model.metadata_props:
         if prop.key == METADATA_NAME:
             return json.loads(prop.value)

@@ -14,6 +14,7 @@ no TensorFlow, so a server holding only a .tflite starts quickly.
 from __future__ import annotations
 
 import json
+import struct
 from pathlib import Path
 
 from nnkeras.errors import NNKerasError
@@ -71,12 +72,16 @@ def read_metadata(source: str | Path | bytes) -> dict:
     label = "model" if isinstance(source, (bytes, bytearray)) else str(source)
     content = bytes(source) if isinstance(source, (bytes, bytearray)) else _read(Path(source))
     _check_flatbuffer(content, label)
-    model = _schema().Model.GetRootAs(content, 0)
-    for i in range(model.MetadataLength()):
-        entry = model.Metadata(i)
-        if _name(entry.Name()) == METADATA_NAME:
-            data = model.Buffers(entry.Buffer()).DataAsNumpy()
-            return json.loads(bytes(data).decode())
+    try:
+        model = _schema().Model.GetRootAs(content, 0)
+        for i in range(model.MetadataLength()):
+            entry = model.Metadata(i)
+            if _name(entry.Name()) == METADATA_NAME:
+                data = model.Buffers(entry.Buffer()).DataAsNumpy()
+                return json.loads(bytes(data).decode())
+    except (struct.error, IndexError, ValueError, AttributeError) as exc:  # offsets that point outside the file
+        raise NNKerasError(f"{label}: not a valid TFLite model ({type(exc).__name__}: {exc}); convert the run"
+                           " again with `nnkeras convert RUN_DIR`") from None
     raise NNKerasError(f"{label}: no embedded nnkeras metadata; convert it with `nnkeras convert RUN_DIR`")
 
 

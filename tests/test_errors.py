@@ -207,18 +207,15 @@ def test_a_damaged_group_json_is_named(capsys, tmp_path, text, message):
     assert_one_error_line(*cli(capsys, "run", "--resume", tmp_path), message)
 
 
-@pytest.mark.xfail(strict=True, reason="fix in export.py: convert() checks --out's folder before the run directory")
 def test_convert_of_a_missing_run_directory_names_it(capsys, tmp_path):
     assert_one_error_line(*cli(capsys, "convert", tmp_path / "none"), "no such run directory")
 
 
-@pytest.mark.xfail(strict=True, reason="fix in export.py: load_run passes data_spec.json's keys to DataSpec unchecked")
 def test_a_data_spec_with_unknown_keys_is_named(capsys, run_copy):
     (run_copy / "data_spec.json").write_text('{"name": "x"}')
     assert_one_error_line(*cli(capsys, "convert", run_copy), "data_spec.json")
 
 
-@pytest.mark.xfail(strict=True, reason="fix in tflite_metadata.py: read_metadata lets flatbuffers' struct.error out")
 def test_random_bytes_behind_a_tflite_identifier_are_refused(capsys, tmp_path):
     fake = bytearray(np.random.default_rng(0).bytes(3000))
     fake[4:8] = b"TFL3"  # passes the identifier check; the flatbuffer tables are garbage
@@ -226,7 +223,6 @@ def test_random_bytes_behind_a_tflite_identifier_are_refused(capsys, tmp_path):
     assert_one_error_line(*cli(capsys, "serve", tmp_path / "fake.tflite", "--port", "0"), "fake.tflite")
 
 
-@pytest.mark.xfail(strict=True, reason="fix in export_onnx.py: read_onnx_metadata lets protobuf's DecodeError out")
 def test_random_bytes_as_onnx_are_refused(capsys, tmp_path):
     (tmp_path / "random.onnx").write_bytes(np.random.default_rng(0).bytes(2000))
     assert_one_error_line(*cli(capsys, "serve", tmp_path / "random.onnx", "--port", "0"), "random.onnx")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import MISSING, asdict, dataclass, fields, replace
 
 import numpy as np
 
@@ -41,6 +41,18 @@ class DataSpec:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, raw, source: str) -> "DataSpec":
+        """The inverse of to_dict, for a data_spec.json read back; other keys are a one-line error."""
+        known = {f.name for f in fields(cls)}
+        required = {f.name for f in fields(cls) if f.default is MISSING}
+        problem = "not a JSON object" if not isinstance(raw, dict) else ", ".join(
+            f"{what} {', '.join(sorted(keys))}" for what, keys in
+            (("missing", required - set(raw)), ("unknown", set(raw) - known)) if keys)
+        if problem:
+            raise DataError(f"{source}: not a data spec ({problem}); copy it again from the run, or retrain")
+        return cls(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
 
 
 @dataclass

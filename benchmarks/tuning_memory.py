@@ -6,8 +6,8 @@
 One process runs a random search of N small trials (an MLP of 1-3 layers of
 up to 256 units on synthetic 28x28 data, 2 epochs each), exactly as
 `nnkeras tune` does: each trial is built and trained by the one trainer,
-which clears the Keras session first, and the tuner collects garbage after
-each trial. The tuner records this process's resident memory (VmRSS) at
+which clears the Keras session first and drops the graphs the run traced
+(training.released_graphs), and the tuner collects garbage after each trial. The tuner records this process's resident memory (VmRSS) at
 every trial end in events.jsonl; this prints it per trial, and the growth
 from trial 5 (when TensorFlow's one-off allocations are done) to the last.
 """

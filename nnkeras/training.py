@@ -9,6 +9,7 @@ callbacks, evaluate on the test set and write the run directory.
 from __future__ import annotations
 
 import contextlib
+import gc
 import math
 import os
 import shutil
@@ -92,7 +93,35 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
 
         return train_scratch(experiment, run_dir, resume=resume, verbose=verbose, dataset=dataset)
     validate(experiment)
-    run_dir = Path(run_dir)
+    with released_graphs():  # groups and searches train many models in one process
+        return _train_keras(experiment, Path(run_dir), resume, verbose, dataset)
+
+
+@contextlib.contextmanager
+def released_graphs():
+    """Let a run's traced TensorFlow graphs go when it ends, so memory stays flat.
+
+    Each time a `tf.custom_gradient` is traced in graph mode (Keras's train
+    step does, through tf.distribute's all_reduce), TensorFlow registers its
+    gradient function in a process-wide registry and never removes it; that
+    function holds the whole traced train step, so `clear_session` frees
+    nothing: about 6 MB more per run (benchmarks/tuning_memory.py). The
+    entries a run adds serve only its own graphs, dead once it ends.
+    """
+    from tensorflow.python.framework import ops
+
+    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
+    before = set(registry or ())
+    try:
+        yield
+    finally:
+        for name in set(registry or ()) - before:
+            if name.startswith("CustomGradient-"):
+                del registry[name]
+        gc.collect()
+
+
+def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: int, dataset) -> RunResult:
     # Before TensorFlow starts: a bad TF_CONFIG fails here, and collectives are set up once.
     strategy = distributed.strategy_for(experiment.train.distribution)
     if strategy is not None:

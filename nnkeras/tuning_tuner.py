@@ -14,7 +14,6 @@ never trained again; an interrupted one resumes from its last epoch.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import json
 import os
@@ -101,8 +100,7 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
             experiment = trial_experiment(self.job, trial.hyperparameters)
             if not runs.is_complete(run_dir):  # a finished trial is reported, never trained again
                 self._continue_from(trial.hyperparameters, run_dir, experiment)
-                with released_graphs():
-                    train(experiment, run_dir, resume=True)  # resume=True also starts a fresh directory
+                train(experiment, run_dir, resume=True)  # resume=True also starts a fresh directory
             return trial_metrics(self.job, run_dir)
         except Exception as exc:  # any reason a trial cannot finish: the search records it and goes on
             raise kt.errors.FailedTrialError(one_line(exc)) from exc
@@ -146,30 +144,6 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
         if not self._is_worker():
             self.oracle.save()
         runs.write_json(Path(self._get_tuner_fname()), self.get_state())
-
-
-@contextlib.contextmanager
-def released_graphs():
-    """Let a trial's traced TensorFlow graphs go when it ends, so memory stays flat.
-
-    Each time a `tf.custom_gradient` is traced in graph mode (Keras's train
-    step does, through tf.distribute's all_reduce), TensorFlow registers its
-    gradient function in a process-wide registry and never removes it; that
-    function holds the whole traced train step, so `clear_session` frees
-    nothing: about 6 MB more per trial (benchmarks/tuning_memory.py). The
-    entries a trial adds serve only its own graphs, dead once it ends.
-    """
-    from tensorflow.python.framework import ops
-
-    registry = getattr(getattr(ops, "_gradient_registry", None), "_registry", None)
-    before = set(registry or ())
-    try:
-        yield
-    finally:
-        for name in set(registry or ()) - before:
-            if name.startswith("CustomGradient-"):
-                del registry[name]
-        gc.collect()
 
 
 def trial_metrics(job: Job, run_dir: Path) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_labels
+from nnkeras.data.base import DataSpec, RawSplits, check_finite, check_labels
 from nnkeras.errors import DataError
 
 CATEGORICAL = ("Pclass", "Sex")
@@ -37,6 +37,7 @@ def load_titanic(cfg) -> RawSplits:
     numeric = [c for c in NUMERIC + OPTIONAL_NUMERIC if c in frame]
     labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
     columns = to_columns(frame, categorical, numeric)
+    check_finite(columns, source)  # before the statistics below, which an infinity would turn into NaN
     # A fixed 20% test split (seed 0): Kaggle's own test.csv has no labels.
     order = np.random.default_rng(0).permutation(len(labels))
     n_test = len(labels) // 5

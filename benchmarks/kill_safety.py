@@ -335,6 +335,8 @@ def main() -> None:
                 row["resumed_ok"] = row["finished trials kept"] and row["restarted after completion"] == "none"
                 if row["outcome"] == "finished":  # the search's trials against the reference's
                     row["diff"] = 0.0 if row["same trials as reference"] else float("inf")
+            if info["mismatches"]:  # e.g. two uninterrupted searches that disagree
+                rows[-1]["diff"] = float("inf")
         elif phase == "convert":
             info, rows = kill_convert(root / "convert", args.kills, args.epochs, rng)
         else:

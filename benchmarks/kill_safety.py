@@ -81,7 +81,7 @@ def stray_temp(tmpdir: Path) -> list[str]:
 # ---------------------------------------------------------------- the audit
 
 def is_temporary(path: Path) -> bool:
-    # runs.write_atomic writes `.<name>.<random>.tmp`, save_model_atomic `.<stem>.tmp.keras`,
+    # runs.write_atomic writes `.<name>.<pid>.tmp`, save_model_atomic `.<stem>.tmp.keras`,
     # tuning's checkpoint copy `.checkpoints.tmp/`.
     return any(part.startswith(".") and ".tmp" in part for part in path.parts)
 

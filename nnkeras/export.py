@@ -286,15 +286,21 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
     if fmt == "onnx":
         from nnkeras import export_onnx
 
-        runner, metadata = export_onnx.write_onnx(run, out)
+        content, runner, metadata = export_onnx.onnx_file(run)
     else:
-        runner, metadata = write_tflite(run, quantize, out)
+        content, runner, metadata = tflite_file(run, quantize)
+    report = export_verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement)
+    # The model file goes last, under its final name: whenever it exists, the
+    # metadata and report beside it are its own (a kill in between leaves none).
+    out.unlink(missing_ok=True)
     runs.write_json(sidecar(out, "metadata.json"), metadata)
-    return export_verify.verify_and_report(run, runner, out, quantize, fmt, min_agreement)
+    export_verify.write_report(report, out)
+    runs.write_atomic(out, content)
+    return report
 
 
-def write_tflite(run: Run, quantize: str, out: Path):
-    """Convert, embed the metadata, write atomically; return (LiteRT runner, metadata)."""
+def tflite_file(run: Run, quantize: str):
+    """Convert and embed the metadata, in memory; return (bytes, LiteRT runner, metadata)."""
     from nnkeras.export_verify import build_metadata
     from nnkeras.litert_runner import LiteRTModel
     from nnkeras.tflite_metadata import embed_metadata
@@ -304,5 +310,4 @@ def write_tflite(run: Run, quantize: str, out: Path):
     io = LiteRTModel(content).io_quantization()
     metadata = build_metadata(run, "tflite", quantize, io)
     content = embed_metadata(content, metadata)
-    runs.write_atomic(out, content)
-    return LiteRTModel(content), metadata
+    return content, LiteRTModel(content), metadata

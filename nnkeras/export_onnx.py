@@ -14,7 +14,6 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras import runs
 from nnkeras.errors import NNKerasError
 from nnkeras.tflite_metadata import METADATA_NAME
 
@@ -68,8 +67,8 @@ def to_onnx(run):
     return proto
 
 
-def write_onnx(run, out: Path):
-    """Convert, embed metadata, write atomically; return (onnxruntime runner, metadata)."""
+def onnx_file(run):
+    """Convert and embed the metadata, in memory; return (bytes, onnxruntime runner, metadata)."""
     _require_onnx()
     from nnkeras.export_verify import build_metadata, unquantized_io
 
@@ -78,8 +77,7 @@ def write_onnx(run, out: Path):
     entry = proto.metadata_props.add()
     entry.key, entry.value = METADATA_NAME, json.dumps(metadata, sort_keys=True)
     content = proto.SerializeToString()
-    runs.write_atomic(out, content)
-    return OnnxModel(content), metadata
+    return content, OnnxModel(content), metadata
 
 
 def read_onnx_metadata(path: str | Path) -> dict:

@@ -119,10 +119,8 @@ def compare(reference: np.ndarray, converted: np.ndarray, labels: np.ndarray) ->
     }
 
 
-def verify_and_report(run, runner, out: Path, quantize: str, fmt: str, min_agreement: float | None) -> dict:
-    """Compare `runner` (LiteRT or onnxruntime) with Keras; write out.verify.{json,md}."""
-    from nnkeras.export import sidecar
-
+def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agreement: float | None) -> dict:
+    """Compare `runner` (LiteRT or onnxruntime, on the converted bytes) with Keras on the test split."""
     ds = run.dataset
     if len(ds.y_test) == 0:
         raise NNKerasError(f"{run.run_dir}: the run's test split is empty; nothing to verify the conversion on")
@@ -132,10 +130,10 @@ def verify_and_report(run, runner, out: Path, quantize: str, fmt: str, min_agree
     threshold = default_threshold(quantize) if min_agreement is None else float(min_agreement)
     scores = compare(reference, converted, ds.y_test)
     report = {
-        "file": out.name,
+        "file": name,
         "format": fmt,
         "quantize": quantize,
-        "bytes": out.stat().st_size,
+        "bytes": size,
         "keras_bytes": (run.run_dir / runs.MODEL).stat().st_size,
         "n_test": int(len(ds.y_test)),
         **scores,
@@ -143,9 +141,15 @@ def verify_and_report(run, runner, out: Path, quantize: str, fmt: str, min_agree
         "passed": scores["agreement"] >= threshold,
         "verified_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
+    return report
+
+
+def write_report(report: dict, out: Path) -> None:
+    """out.verify.json and out.verify.md, beside the model file."""
+    from nnkeras.export import sidecar
+
     runs.write_json(sidecar(out, "verify.json"), report)
     runs.write_atomic(sidecar(out, "verify.md"), markdown(report))
-    return report
 
 
 COLUMNS = (("file", "file"), ("quantize", "quantize"), ("bytes", "bytes"), ("Keras accuracy", "keras_accuracy"),

@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
@@ -52,8 +51,11 @@ def new_run_dir(runs_dir: str | Path, experiment_name: str) -> Path:
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename over `path`."""
     path = Path(path)
+    # One temporary name per process (tuning workers may share a folder), created
+    # with mode 0666 so the umask applies, as for any file (mkstemp would make it 0600).
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with naming_errors(path):
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
         with os.fdopen(fd, "wb") as handle, naming_errors(path):
             handle.write(data.encode() if isinstance(data, str) else data)

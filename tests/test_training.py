@@ -42,6 +42,10 @@ def test_run_directory_holds_every_file(smoke_run):
     for png in (runs.LEARNING_CURVES, runs.CONFUSION_MATRIX):
         assert (run_dir / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not list(run_dir.rglob("*.tmp*"))  # no temporary file left behind
+    # Atomic writes keep the usual permissions: whoever may read model.keras may read the rest.
+    modes = {name: (run_dir / name).stat().st_mode & 0o777 for name in (runs.MODEL, runs.CONFIG, runs.METRICS,
+                                                                         runs.HISTORY, runs.CONFUSION_MATRIX)}
+    assert len(set(modes.values())) == 1, modes
 
 
 def test_metrics_and_history_describe_the_run(smoke_run):

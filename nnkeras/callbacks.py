@@ -65,9 +65,9 @@ class RunCheckpoint(keras.callbacks.Callback):
         state["train_seconds"] += seconds
         val_loss = row.get("val_loss", math.nan)
         self.folder.mkdir(exist_ok=True)
-        if math.isfinite(val_loss) and (state["best_val_loss"] is None or val_loss < state["best_val_loss"]):
+        improved = math.isfinite(val_loss) and (state["best_val_loss"] is None or val_loss < state["best_val_loss"])
+        if improved:
             state.update(best_val_loss=val_loss, best_epoch=epoch + 1, wait=0)
-            runs.save_model_atomic(self.model, self.folder / runs.BEST)
         else:
             state["wait"] += 1
         if not math.isfinite(row.get("loss", 0.0)):
@@ -75,16 +75,19 @@ class RunCheckpoint(keras.callbacks.Callback):
         elif self.patience and state["wait"] >= self.patience:
             state["stop_reason"] = "stopped_early"
             self.model.stop_training = True
-        self._save(epoch + 1)
+        self._save(epoch + 1, improved)
 
-    def _save(self, epochs_done: int) -> None:
-        # Model first under a new name, then history.csv, then the state that
-        # points to both: a kill before the state leaves the previous state and
-        # its checkpoint intact (the resumed run trains that epoch again and
-        # rewrites its history row). History after the state would lose the
-        # last row for good: a run whose state says "done" is never fitted again.
+    def _save(self, epochs_done: int, improved: bool) -> None:
+        # Model first under a new name (and its copy as the best model), then
+        # history.csv, then the state that points to both: a kill before the
+        # state leaves the previous state and its checkpoint intact (the resumed
+        # run trains that epoch again and rewrites its history row and best
+        # model). History after the state would lose the last row for good: a
+        # run whose state says "done" is never fitted again.
         name = f"epoch-{epochs_done:04d}.keras"
         runs.save_model_atomic(self.model, self.folder / name)
+        if improved:  # a byte copy: saving the model twice costs as much as the epoch of a small model
+            runs.write_atomic(self.folder / runs.BEST, (self.folder / name).read_bytes())
         generators = [keras.ops.convert_to_numpy(v).tolist() for v in seed_generator_states(self.model)]
         self.state.update(epoch=epochs_done, checkpoint=name, seed_generators=generators)
         write_history(self.run_dir / runs.HISTORY, self.state["history"])

@@ -98,14 +98,14 @@ class ScratchCheckpoint(RunCheckpoint):
         super().__init__(run_dir, state, patience)
         self.net, self.optimizer = net, optimizer
 
-    def _save(self, epochs_done: int) -> None:
+    def _save(self, epochs_done: int, improved: bool) -> None:
         arrays = {f"param_{i}": p for i, p in enumerate(self.net.params())}
         arrays.update({f"opt_{k}": v for k, v in self.optimizer.state().items()})
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         runs.write_atomic(self.folder / SCRATCH_STATE.format(epochs_done), buffer.getvalue())
         previous = self.state["epoch"]
-        super()._save(epochs_done)
+        super()._save(epochs_done, improved)
         if previous and previous != epochs_done:
             (self.folder / SCRATCH_STATE.format(previous)).unlink(missing_ok=True)
 

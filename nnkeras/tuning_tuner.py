@@ -14,11 +14,10 @@ never trained again; an interrupted one resumes from its last epoch.
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import shutil
-import time
+from datetime import datetime
 from pathlib import Path
 
 import keras_tuner as kt
@@ -131,11 +130,10 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
             print(f"trial {trial.trial_id} failed: {tuning_results.reason(trial.message)}", flush=True)
         super().on_trial_end(trial)  # the oracle records the end (atomically)
         self._log(trial, trial.status.lower())  # after: a logged end is a recorded end
-        gc.collect()  # with the trainer's clear_session: memory stays flat over many trials
 
     def _log(self, trial, event: str) -> None:
         """One line per event in events.jsonl: who ran which trial (workers share the folder)."""
-        line = {"time": time.strftime("%Y-%m-%dT%H:%M:%S"), "trial": trial.trial_id, "event": event,
+        line = {"time": datetime.now().isoformat(timespec="milliseconds"), "trial": trial.trial_id, "event": event,
                 "tuner": self.tuner_id, "pid": os.getpid(), "rss_mb": resident_mb()}
         with open(self.events, "a") as handle:  # O_APPEND: whole short lines, even from several processes
             handle.write(json.dumps(line) + "\n")

@@ -273,8 +273,10 @@ def kill_convert(root: Path, kills: int, epochs: int, rng: random.Random) -> tup
         delay = rng.uniform(0, reference_seconds)
         outcome, _, _ = nnkeras(convert, delay, tmpdir)
         written = sorted(p.name for p in run_dir.glob("model.tflite*"))
-        phase = ("not killed" if outcome != "killed" else "before model.tflite" if not written
-                 else "after model.tflite" if len(written) < 4 else "after every file")
+        # convert writes metadata.json, verify.json, verify.md, then model.tflite last.
+        phase = ("not killed" if outcome != "killed" else "before any file" if not written
+                 else "reports written, model not yet" if not (run_dir / "model.tflite").exists()
+                 else "after every file")
         problem = tflite_state(run_dir)
         row = {"delay": delay, "phase": phase, **audit(run_dir), "stray_temp": stray_temp(tmpdir)}
         row["broken"] += [problem] if problem else []

@@ -48,6 +48,16 @@ def new_run_dir(runs_dir: str | Path, experiment_name: str) -> Path:
     return candidate
 
 
+def remove_temporaries(folder: Path) -> None:
+    """Delete the temporary files of write_atomic and save_model_atomic left in `folder` and
+    checkpoints/ by a killed process (their names carry its pid, so no later write reuses them)."""
+    for sub in (Path(folder), Path(folder) / CHECKPOINTS):
+        for pattern in (".*.tmp", ".*.tmp.keras"):
+            for leftover in sub.glob(pattern):
+                if leftover.is_file():  # not a folder such as tuning's .checkpoints.tmp staging copy
+                    leftover.unlink()
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename over `path`."""
     path = Path(path)

@@ -168,13 +168,36 @@ def read_state(run_dir: Path) -> dict | None:
     if missing:
         raise NNKerasError(f"{path}: not a checkpoint state (missing {', '.join(missing)}); restore the file,"
                            " or start a new run")
+    wrong = [key for key, ok in _STATE_TYPES.items() if key in state and not ok(state[key])]
+    if wrong:
+        raise NNKerasError(f"{path}: not a checkpoint state (wrong type for {', '.join(wrong)}); restore the file,"
+                           " or start a new run")
     if state["checkpoint"] is not None:  # a file name inside checkpoints/, never a path elsewhere
         check_name(state["checkpoint"], f"{path}: checkpoint")
     return state
 
 
+def _count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _number_or_none(value) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+_STATE_TYPES = {  # what RunCheckpoint writes, checked before a resumed run trusts it
+    "epoch": _count, "wait": _count, "best_epoch": lambda v: v is None or _count(v),
+    "train_seconds": lambda v: _number_or_none(v) and v is not None, "best_val_loss": _number_or_none,
+    "history": lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v),
+    "checkpoint": lambda v: v is None or isinstance(v, str), "stop_reason": lambda v: v is None or isinstance(v, str),
+    "seed_generators": lambda v: isinstance(v, list),
+}
+
+
 def prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=resume)
+    if resume:  # one process writes a run directory: what a killed one left half-written is garbage
+        runs.remove_temporaries(run_dir)
     runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
     runs.write_json(run_dir / runs.DATA_SPEC, data.spec.to_dict())
 

@@ -142,6 +142,10 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
     assert state_files, "the run never reached its first checkpoint"
     run_dir = state_files[0].parent.parent
     assert not (run_dir / runs.METRICS).exists(), "the run finished before it could be killed"
+    # What a kill inside write_atomic leaves: names with the dead process's pid, never reused.
+    leftovers = [run_dir / ".history.csv.4242.tmp", run_dir / runs.CHECKPOINTS / ".state.json.4242.tmp"]
+    for leftover in leftovers:
+        leftover.write_text("half")
 
     resumed = subprocess.run([sys.executable, "-m", "nnkeras", "run", "--resume", str(run_dir)],
                              cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
@@ -151,6 +155,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
     assert metrics["epochs_run"] == 6
     rows = list(csv.DictReader((run_dir / runs.HISTORY).open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert not any(leftover.exists() for leftover in leftovers)  # the resumed run removed them
     # Batches depend only on (seed, epoch) and the optimizer state is in the
     # checkpoint, so the resumed run ends where an uninterrupted one does.
     straight = train(experiment, tmp_path / "straight")

@@ -39,6 +39,7 @@ from nnkeras.scratch.twin import copy_to_keras
 from nnkeras.training import RunResult, finish_run, prepare_run_dir, read_state, compile_model
 
 SCRATCH_STATE = "scratch-epoch-{:04d}.npz"
+SCRATCH_STATES = "scratch-epoch-*.npz"  # every epoch's, for the cleanup
 GRADIENT_BATCH = 256  # examples of the fixed batch the gradient norms are measured on
 
 
@@ -103,11 +104,14 @@ class ScratchCheckpoint(RunCheckpoint):
         arrays.update({f"opt_{k}": v for k, v in self.optimizer.state().items()})
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
-        runs.write_atomic(self.folder / SCRATCH_STATE.format(epochs_done), buffer.getvalue())
-        previous = self.state["epoch"]
+        current = SCRATCH_STATE.format(epochs_done)
+        runs.write_atomic(self.folder / current, buffer.getvalue())
         super()._save(epochs_done, improved)
-        if previous and previous != epochs_done:
-            (self.folder / SCRATCH_STATE.format(previous)).unlink(missing_ok=True)
+        # Every older epoch file, not only the previous one: a kill right after
+        # the parent wrote state.json would otherwise leave an orphan for good.
+        for old in self.folder.glob(SCRATCH_STATES):
+            if old.name != current:
+                old.unlink(missing_ok=True)
 
 
 def _restore(run_dir: Path, net: MLP, optimizer) -> dict | None:

@@ -25,6 +25,7 @@ DISK_ERRORS = {
     errno.EPERM: "check the permissions, or write elsewhere (--runs-dir, --out)",
     errno.EROFS: "the file system is read-only; write elsewhere (--runs-dir, --out)",
     errno.ENOTDIR: "a part of that path is a file, not a folder; write elsewhere (--runs-dir, --out)",
+    errno.ENAMETOOLONG: "a name in that path is too long; choose a shorter name or folder",
 }
 
 

@@ -334,7 +334,7 @@ def _check_value(key: str, value, meta: dict, type_) -> None:
             raise ConfigError(f"{key} must be {_describe_range(meta)} (got {value!r}): {meta['help']}")
 
 
-MAX_NAME = 100  # well under the 255 bytes a file system allows in one path component
+MAX_NAME = 100  # bytes in UTF-8: well under the 255 a file system allows in one path component
 
 
 def check_name(value, what: str) -> str:
@@ -345,10 +345,10 @@ def check_name(value, what: str) -> str:
     folder ('..', '/', '\\', an absolute path), hide ('.x'), or hold characters
     that break a terminal or a file system (control characters).
     """
-    rule = "a plain name: 1-100 characters, no '/', '\\' or control characters, not starting with '.' (so not '..')"
+    rule = "a plain name: 1-100 bytes (UTF-8), no '/', '\\' or control characters, not starting with '.' (so not '..')"
     if not isinstance(value, str):
         raise ConfigError(f"{what} {value!r} must be a string, {rule}")
-    bad = (not value.strip() or len(value) > MAX_NAME or value.startswith(".")
+    bad = (not value.strip() or len(value.encode("utf-8", "surrogatepass")) > MAX_NAME or value.startswith(".")
            or any(ch in "/\\" or not ch.isprintable() for ch in value))
     if bad:
         raise ConfigError(f"{what} {value!r} is not allowed: it becomes part of a path, so it must be {rule}")

@@ -13,6 +13,7 @@ learning curves) in the group folder. `group.json` lists the variants, so
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import importlib.util
 from dataclasses import dataclass
@@ -120,7 +121,8 @@ def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list
         if not any(d.is_dir() for d in group_dir.iterdir()):  # bad input before any variant began: leave nothing
             (group_dir / GROUP).unlink(missing_ok=True)
             for folder in made:
-                folder.rmdir()
+                with contextlib.suppress(OSError):  # another process may have written there meanwhile
+                    folder.rmdir()
         raise
 
 

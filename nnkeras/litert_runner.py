@@ -86,12 +86,9 @@ class LiteRTModel:
             self.interpreter.allocate_tensors()
             self._batch = n
         for name, detail in self.inputs.items():
-            self.interpreter.set_tensor(detail["index"], _to_input(detail, x[name]))
+            self.interpreter.set_tensor(detail["index"], to_input(detail, x[name]))
         self.interpreter.invoke()
         return self._from_output(self.interpreter.get_tensor(self.output["index"]))
-
-    def _to_input(self, x: np.ndarray) -> np.ndarray:
-        return _to_input(self.input, x)
 
     def _from_output(self, y: np.ndarray) -> np.ndarray:
         scale, zero_point = self.output["quantization"]
@@ -120,7 +117,7 @@ def _named_inputs(interpreter) -> dict[str, dict]:
     return {detail["name"]: detail for detail in interpreter.get_input_details()}
 
 
-def _to_input(detail: dict, x: np.ndarray) -> np.ndarray:
+def to_input(detail: dict, x: np.ndarray) -> np.ndarray:
     """`x` in the tensor's dtype, quantised when the tensor is int8 with a scale."""
     dtype = np.dtype(detail["dtype"])
     scale, zero_point = detail["quantization"]

@@ -163,7 +163,10 @@ def _checkpoint(run: Path) -> Path:
 
 
 def _edit_state(run: Path, **changes) -> None:
-    path = run / "checkpoints" / "state.json"
+    _edit_json(run / "checkpoints" / "state.json", **changes)
+
+
+def _edit_json(path: Path, **changes) -> None:
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
 
 
@@ -176,8 +179,12 @@ DAMAGED_RUNS = [  # (command, how the run is damaged, what the one line says)
      "state.json: not a checkpoint state (missing best_epoch, best_val_loss, checkpoint, history"),
     ("resume", lambda run: _edit_state(run, checkpoint="../../../../model.keras"),
      "state.json: checkpoint '../../../../model.keras' is not allowed"),
+    ("resume", lambda run: _edit_state(run, epoch="x", history=5),
+     "state.json: not a checkpoint state (wrong type for epoch, history)"),
     ("convert", lambda run: _truncate(run / "model.keras"), "model.keras: not a complete .keras file"),
     ("convert", lambda run: (run / "data_spec.json").write_text("{"), "data_spec.json: damaged JSON"),
+    ("convert", lambda run: _edit_json(run / "data_spec.json", input_shape=5),
+     "data_spec.json: not a data spec (input_shape 5 is not a list of positive integers)"),
     ("convert", lambda run: (run / "config.json").write_text("[]"), "config.json: not an experiment config"),
     ("serve", lambda run: _truncate(run / "model.keras"), "model.keras: not a complete .keras file"),
     ("serve", lambda run: (run / "model.keras").write_bytes(os.urandom(2000)), "not a complete .keras file"),
@@ -301,7 +308,7 @@ def test_missing_tabular_values_stay_allowed_but_not_infinite_ones():
 
 
 @pytest.mark.parametrize("name", ["..", ".", "../up", "/etc", "a/b", "a\\b", "C:\\x", "", "  ", ".hidden",
-                                  "tab\there", "new\nline", "nul\x00", "x" * 101, None, 7])
+                                  "tab\there", "new\nline", "nul\x00", "x" * 101, "日本" * 17, None, 7])
 def test_names_that_would_escape_or_break_a_folder_are_refused(name):
     with pytest.raises(ConfigError) as error:
         check_name(name, "experiment name")

@@ -75,7 +75,7 @@ def test_float_modes_match_keras_logits_closely(converted):
 
 
 def test_int8_io_has_int8_tensors_and_metadata_reads_back(mlp_run, converted):
-    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.litert_runner import LiteRTModel, to_input
     from nnkeras.tflite_metadata import read_metadata
 
     path = file_for(mlp_run, "int8-io")
@@ -93,7 +93,7 @@ def test_int8_io_has_int8_tensors_and_metadata_reads_back(mlp_run, converted):
     raw = np.random.default_rng(0).normal(scale=2, size=(4, 6, 6, 1))
     pre = metadata["preprocess"]
     app_side = np.clip(np.round(raw * pre["multiply"] + pre["add"]), *pre["clip"]).astype(np.int8)
-    runner_side = model._to_input((raw * 1.0 - 0.0) / 1.8)
+    runner_side = to_input(model.input, (raw * 1.0 - 0.0) / 1.8)  # what predict() feeds the file
     assert np.abs(app_side.astype(int) - runner_side.astype(int)).max() <= 1  # rounding at .5 may differ
 
 
@@ -174,9 +174,12 @@ def test_cli_exits_nonzero_when_agreement_is_under_the_threshold(mlp_run, tmp_pa
     (["--format", "onnx", "--quantize", "int8"], "supports --quantize none only"),
     (["--min-agreement", "1.5"], "must be a fraction in [0, 1]"),
     (["--out", "/nonexistent/x.tflite"], "folder /nonexistent does not exist"),
+    (["--out", "{run}/model.keras"], "a tflite file must end in .tflite"),
 ])
 def test_cli_bad_arguments_exit_2_with_one_line(mlp_run, args, message):
-    result = run_cli("convert", str(mlp_run), *args)
+    before = (mlp_run / "model.keras").read_bytes()
+    result = run_cli("convert", str(mlp_run), *[a.format(run=mlp_run) for a in args])
+    assert (mlp_run / "model.keras").read_bytes() == before  # the run is never touched
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ") and message in result.stderr
     assert "Traceback" not in result.stderr

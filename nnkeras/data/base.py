@@ -44,15 +44,28 @@ class DataSpec:
 
     @classmethod
     def from_dict(cls, raw, source: str) -> "DataSpec":
-        """The inverse of to_dict, for a data_spec.json read back; other keys are a one-line error."""
-        known = {f.name for f in fields(cls)}
-        required = {f.name for f in fields(cls) if f.default is MISSING}
-        problem = "not a JSON object" if not isinstance(raw, dict) else ", ".join(
-            f"{what} {', '.join(sorted(keys))}" for what, keys in
-            (("missing", required - set(raw)), ("unknown", set(raw) - known)) if keys)
+        """The inverse of to_dict, for a data_spec.json read back; anything else is a one-line error."""
+        problem = _spec_problem(raw, known={f.name for f in fields(cls)},
+                                required={f.name for f in fields(cls) if f.default is MISSING})
         if problem:
             raise DataError(f"{source}: not a data spec ({problem}); copy it again from the run, or retrain")
         return cls(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
+
+
+def _spec_problem(raw, known: set, required: set) -> str | None:
+    if not isinstance(raw, dict):
+        return "not a JSON object"
+    if required - set(raw) or set(raw) - known:
+        return ", ".join(f"{what} {', '.join(sorted(keys))}" for what, keys in
+                         (("missing", required - set(raw)), ("unknown", set(raw) - known)) if keys)
+    shape, names = raw["input_shape"], raw["class_names"]
+    if not (isinstance(shape, list) and all(isinstance(d, int) and d > 0 for d in shape)):
+        return f"input_shape {shape!r} is not a list of positive integers"
+    if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+        return f"class_names {names!r} is not a list of strings"
+    if not (isinstance(raw["num_classes"], int) and raw["num_classes"] >= 1):
+        return f"num_classes {raw['num_classes']!r} is not a positive integer"
+    return None
 
 
 @dataclass
@@ -113,7 +126,7 @@ def check_labels(labels: np.ndarray, num_classes: int, source: str) -> np.ndarra
     return labels.astype(np.int64)
 
 
-MAX_GENERATED_VALUES = 2**28  # 1 GiB of float32: a larger request would be killed by the OS, not answered
+MAX_GENERATED_VALUES = 2**28  # 1 GiB as float32, several GiB at the peak of generating; much more and the OS kills us
 
 
 def check_generated_size(cfg, values_per_example: int, name: str) -> None:

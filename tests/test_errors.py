@@ -283,13 +283,15 @@ def test_nan_in_an_mnist_npz_is_refused(capsys, tmp_path):
     assert not (tmp_path / "runs").exists()
 
 
-def test_an_infinite_fare_in_a_titanic_csv_is_refused(capsys, tmp_path):
+@pytest.mark.parametrize("fare, message", [("inf", "1 column Fare value(s) are infinite"),
+                                           ("ten", "column Fare: 1 value(s) are not numbers (first: 'ten')")])
+def test_a_bad_fare_in_a_titanic_csv_is_refused(capsys, tmp_path, fare, message):
     rows = [TITANIC_HEADER] + [f'{i},{i % 2},{1 + i % 3},"Doe, {i}",{("male", "female")[i % 2]},30,0,0,T{i},'
-                               f'{"inf" if i == 7 else 10.5},,S' for i in range(40)]
+                               f'{fare if i == 7 else 10.5},,S' for i in range(40)]
     (tmp_path / "train.csv").write_text("\n".join(rows) + "\n")
     code, err = cli(capsys, "run", "titanic_wide_deep", "--smoke", "--set", f"data.dir={tmp_path}",
                     "--runs-dir", tmp_path / "runs")
-    assert_one_error_line(code, err, "column Fare value(s) are infinite")
+    assert_one_error_line(code, err, "train.csv: ", message)
     assert not (tmp_path / "runs").exists()
 
 

@@ -36,7 +36,10 @@ def load_titanic(cfg) -> RawSplits:
     categorical = [c for c in CATEGORICAL + OPTIONAL_CATEGORICAL if c in frame]
     numeric = [c for c in NUMERIC + OPTIONAL_NUMERIC if c in frame]
     labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
-    columns = to_columns(frame, categorical, numeric)
+    try:
+        columns = to_columns(frame, categorical, numeric)
+    except DataError as exc:
+        raise DataError(f"{source}: {exc}") from None
     check_finite(columns, source)  # before the statistics below, which an infinity would turn into NaN
     # A fixed 20% test split (seed 0): Kaggle's own test.csv has no labels.
     order = np.random.default_rng(0).permutation(len(labels))
@@ -60,7 +63,9 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
     """Raw rows (a DataFrame, or a list of dicts) -> the model's inputs: one (n, 1) array per column.
 
     Categories become strings ("" when missing); numbers become float32 (NaN
-    when missing or not a number). The model fills and normalises them.
+    when missing). A number column holding text ("abc") is a DataError naming
+    it, as the server answers 400: a typo must not pass for a missing value.
+    The model fills and normalises them.
     """
     import pandas as pd  # here, not at the top: `nnkeras list` should not wait for pandas
 
@@ -71,7 +76,13 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
     # Per value, not astype(str): a column of 1, 3 and a missing value is float in pandas, and "1.0" is unseen.
     columns = {c: frame[c].astype(object).where(frame[c].notna(), None).map(category_text).to_numpy(dtype=object)
                .reshape(-1, 1) for c in categorical}
-    columns.update({c: pd.to_numeric(frame[c], errors="coerce").to_numpy(np.float32).reshape(-1, 1) for c in numeric})
+    for c in numeric:
+        values = pd.to_numeric(frame[c], errors="coerce")
+        text = frame[c][values.isna() & frame[c].notna()]
+        if len(text):
+            raise DataError(f"column {c}: {len(text)} value(s) are not numbers (first: {text.iloc[0]!r});"
+                            " give numbers, or leave the cell empty for a missing value")
+        columns[c] = values.to_numpy(np.float32).reshape(-1, 1)
     return columns
 
 

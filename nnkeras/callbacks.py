@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import time
 from pathlib import Path
 
@@ -110,6 +111,37 @@ def write_history(path: Path, history: list[dict]) -> None:
     writer.writeheader()
     writer.writerows(history)
     runs.write_atomic(path, text.getvalue())
+
+
+def forget_epochs_from(tb_dir: Path, epoch: int) -> None:
+    """Drop the summaries of epochs >= `epoch` from the run's TensorBoard event files.
+
+    A killed run may have logged epochs past its last checkpoint; the resumed
+    run trains them again and logs them again, and TensorBoard would draw both
+    (it purges nothing for TF2 event files). A file that needs it is rewritten
+    under another name, then renamed over the old one; a last record cut by
+    the kill goes too.
+    """
+    import tensorflow as tf
+    from tensorboard.compat.proto import event_pb2
+
+    for path in sorted(Path(tb_dir).rglob("events.out.tfevents.*")):
+        kept, dropped = [], False
+        try:
+            for record in tf.data.TFRecordDataset(str(path)):
+                event = event_pb2.Event.FromString(record.numpy())
+                if event.HasField("summary") and event.step >= epoch:
+                    dropped = True
+                else:
+                    kept.append(record.numpy())
+        except tf.errors.DataLossError:  # the record the kill cut short
+            dropped = True
+        if dropped:
+            tmp = path.with_name(".rewritten.tmp")  # no "tfevents" in the name: TensorBoard must not read it
+            with tf.io.TFRecordWriter(str(tmp)) as writer:
+                for record in kept:
+                    writer.write(record)
+            os.replace(tmp, path)
 
 
 def write_hparams(tb_dir: Path, hparams: dict, run_id: str) -> None:

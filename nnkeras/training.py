@@ -26,7 +26,8 @@ import tensorflow as tf  # noqa: E402
 
 from nnkeras import data as datasets  # noqa: E402
 from nnkeras import distributed, fastfit, models, report, runs  # noqa: E402
-from nnkeras.callbacks import RunCheckpoint, confusion_matrix, write_graph, write_hparams, write_test_summaries  # noqa: E402
+from nnkeras.callbacks import (  # noqa: E402
+    RunCheckpoint, confusion_matrix, forget_epochs_from, write_graph, write_hparams, write_test_summaries)
 from nnkeras.config import Experiment, TrainConfig, check_name, flat, validate  # noqa: E402
 from nnkeras.errors import NNKerasError  # noqa: E402
 from nnkeras.embeddings import embedding_metrics  # noqa: E402
@@ -209,6 +210,8 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
     if first_epoch == 0:
         write_hparams(tb_dir, flat(experiment), run_id=f"{experiment.name}/{run_dir.name}")
         write_graph(tb_dir, model)
+    else:  # resumed: this run logs epochs first_epoch.. again
+        forget_epochs_from(tb_dir, first_epoch)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),

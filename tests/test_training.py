@@ -156,11 +156,30 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
     rows = list(csv.DictReader((run_dir / runs.HISTORY).open()))
     assert [int(r["epoch"]) for r in rows] == [1, 2, 3, 4, 5, 6]
     assert not any(leftover.exists() for leftover in leftovers)  # the resumed run removed them
+    logged = [e.step for e in _tags(run_dir / runs.TENSORBOARD / "train").Tensors("epoch_loss")]
+    assert sorted(logged) == [0, 1, 2, 3, 4, 5]  # each epoch once, even one the killed process had logged
     # Batches depend only on (seed, epoch) and the optimizer state is in the
     # checkpoint, so the resumed run ends where an uninterrupted one does.
     straight = train(experiment, tmp_path / "straight")
     assert metrics["test_loss"] == pytest.approx(straight.metrics["test_loss"], rel=1e-5)
     assert metrics["test_accuracy"] == straight.metrics["test_accuracy"]
+
+
+def test_a_resumed_run_forgets_the_epochs_it_logs_again(tmp_path):
+    # A killed run may have logged epochs past its last checkpoint (here 3 and 4,
+    # the last record torn by the kill); the resumed run, from epoch 3, drops them first.
+    import tensorflow as tf
+
+    from nnkeras.callbacks import forget_epochs_from
+
+    with tf.summary.create_file_writer(str(tmp_path / "train")).as_default():
+        for step in range(5):
+            tf.summary.scalar("epoch_loss", 1.0 / (step + 1), step=step)
+    (path,) = (tmp_path / "train").glob("events.out.tfevents.*")
+    path.write_bytes(path.read_bytes()[:-7])
+    forget_epochs_from(tmp_path, 3)
+    assert [e.step for e in _tags(tmp_path / "train").Tensors("epoch_loss")] == [0, 1, 2]
+    assert [p.name for p in (tmp_path / "train").iterdir()] == [path.name]  # rewritten in place, nothing left over
 
 
 def test_diverging_run_stops_and_keeps_its_best_finite_model(tmp_path):

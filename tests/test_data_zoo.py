@@ -135,7 +135,7 @@ def test_raw_rows_predict_through_a_reloaded_wide_deep_model(tmp_path):
     model = keras.models.load_model(tmp_path / "model.keras")
     rows = [{"Pclass": 1, "Sex": "female", "Age": 29, "SibSp": 0, "Parch": 0},
             {"Pclass": "3", "Sex": None, "Age": None, "SibSp": 1, "Parch": 2},      # missing values
-            {"Pclass": 9, "Sex": "unknown", "Age": "n/a", "SibSp": 0, "Parch": 0}]  # unseen category, bad number
+            {"Pclass": 9, "Sex": "unknown", "Age": float("nan"), "SibSp": 0, "Parch": 0}]  # unseen category
     as_dicts = rows_to_inputs(rows, ds.spec.features)
     as_frame = rows_to_inputs(pd.DataFrame(rows), ds.spec.features)
     assert as_dicts["Pclass"].ravel().tolist() == ["1", "3", "9"] and np.isnan(as_dicts["Age"][1:]).all()
@@ -147,3 +147,5 @@ def test_raw_rows_predict_through_a_reloaded_wide_deep_model(tmp_path):
     np.testing.assert_array_equal(as_frame["Sex"], as_dicts["Sex"])
     with pytest.raises(DataError, match="rows lack columns Age"):
         rows_to_inputs([{"Pclass": 1, "Sex": "male", "SibSp": 0, "Parch": 0}], ds.spec.features)
+    with pytest.raises(DataError, match=r"column Age: 1 value\(s\) are not numbers \(first: 'n/a'\)"):
+        rows_to_inputs([{**rows[0], "Age": "n/a"}], ds.spec.features)  # a typo is not a missing value

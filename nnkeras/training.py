@@ -258,6 +258,7 @@ def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict) 
     epochs_run = state["epoch"]
     title = f"{experiment.name}: test accuracy {accuracy:.4f}"
     png = report.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
+    forget_epochs_from(run_dir / runs.TENSORBOARD / "test", 0)  # a finish cut short by a kill wrote them once
     write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png)
     if state["history"]:
         report.plot_learning_curves(state["history"], run_dir / runs.LEARNING_CURVES)

@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -180,6 +181,16 @@ def test_a_resumed_run_forgets_the_epochs_it_logs_again(tmp_path):
     forget_epochs_from(tmp_path, 3)
     assert [e.step for e in _tags(tmp_path / "train").Tensors("epoch_loss")] == [0, 1, 2]
     assert [p.name for p in (tmp_path / "train").iterdir()] == [path.name]  # rewritten in place, nothing left over
+
+
+def test_a_run_killed_while_finishing_logs_its_test_scores_once(tmp_path, smoke_run):
+    from nnkeras.training import train
+
+    run_dir = shutil.copytree(smoke_run.run_dir, tmp_path / "run")
+    (run_dir / runs.METRICS).unlink()  # killed after the test summaries, before metrics.json
+    train(smoke_experiment(), run_dir, resume=True)
+    test = _tags(run_dir / runs.TENSORBOARD / "test")
+    assert len(test.Tensors("epoch_accuracy")) == 1 and len(test.Tensors("confusion_matrix")) == 1
 
 
 def test_diverging_run_stops_and_keeps_its_best_finite_model(tmp_path):

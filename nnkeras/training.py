@@ -178,17 +178,17 @@ def read_state(run_dir: Path) -> dict | None:
     return state
 
 
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _number_or_none(value) -> bool:
-    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+    return _number(value) and isinstance(value, int) and value >= 0
 
 
 _STATE_TYPES = {  # what RunCheckpoint writes, checked before a resumed run trusts it
     "epoch": _count, "wait": _count, "best_epoch": lambda v: v is None or _count(v),
-    "train_seconds": lambda v: _number_or_none(v) and v is not None, "best_val_loss": _number_or_none,
+    "train_seconds": _number, "best_val_loss": lambda v: v is None or _number(v),
     "history": lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v),
     "checkpoint": lambda v: v is None or isinstance(v, str), "stop_reason": lambda v: v is None or isinstance(v, str),
     "seed_generators": lambda v: isinstance(v, list),

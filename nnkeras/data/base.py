@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import MISSING, asdict, dataclass, fields, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -34,7 +35,8 @@ class DataSpec:
 
     def normalise(self, raw):
         if self.input_dtype == "float32":
-            return ((np.asarray(raw, dtype=np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
+            with np.errstate(over="ignore"):  # a value past float32 becomes inf: split() refuses it by name
+                return ((np.asarray(raw, dtype=np.float32) * self.scale - self.mean) / self.std).astype(np.float32)
         if self.input_dtype == "int32":
             return np.asarray(raw, dtype=np.int32)
         return raw
@@ -138,6 +140,43 @@ def check_generated_size(cfg, values_per_example: int, name: str) -> None:
                         " data.seq_len")
 
 
+# Largest array a data file may claim (4 GiB, 25x the whole CIFAR-10 training set): a header that
+# announces more is refused before anything is allocated, not met by a MemoryError.
+MAX_DATA_BYTES = 4 << 30
+
+
+def check_claimed_bytes(nbytes: int, source: str, what: str) -> None:
+    """Refuse `what` (a header's claim, or images times data.shape) of more than MAX_DATA_BYTES."""
+    if nbytes > MAX_DATA_BYTES:
+        raise DataError(f"{source}: {what} make {nbytes:,} bytes, more than the {MAX_DATA_BYTES >> 30} GiB a"
+                        " dataset may take in memory; the file is corrupt, or the data too large for nnkeras")
+
+
+def regular_file(path: Path, hint: str) -> Path:
+    """`path` if it is a regular file (or a symlink to one), else a one-line DataError ending in `hint`.
+
+    A FIFO, a socket or a device under a data file's name would block the
+    read forever or never end it, so it is refused before it is opened.
+    """
+    if not path.exists():
+        raise DataError(f"{path}: file not found; {hint}")
+    if not path.is_file():
+        kind = "a folder" if path.is_dir() else "a FIFO, socket or device, not a regular file"
+        raise DataError(f"{path}: {kind}; {hint}")
+    return path
+
+
+def check_numbers(x, source: str) -> None:
+    """Refuse inputs that are not numbers (text, complex, objects): the float32 cast would fail or drop parts."""
+    if isinstance(x, dict):
+        return  # tabular columns: categories are strings by design, numbers were parsed by the loader
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        sample = x.flat[0] if x.size else None
+        raise DataError(f"{source}: inputs are {x.dtype} values (such as {sample!r}), expected numbers;"
+                        " fix the data files")
+
+
 def check_finite(x, source: str) -> None:
     """Refuse NaN or infinite inputs: they would turn the loss into NaN epochs later, far from the cause.
 
@@ -166,8 +205,13 @@ def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None,
     if count(raw.x_train) != len(raw.y_train):
         raise DataError(f"{raw.spec.name}: {count(raw.x_train)} training inputs but {len(raw.y_train)} labels")
     for x, part in ((raw.x_train, "training pool"), (raw.x_test, "test set")):
+        check_numbers(x, f"{raw.spec.name} {part}")
         check_finite(x, f"{raw.spec.name} {part}")
     raw, holdout = _hold_out(raw, holdout_classes) if holdout_classes else (raw, None)
+    if len(raw.y_test) == 0 or count(raw.x_test) != len(raw.y_test):
+        # Found here, not after training: evaluation would crash and leave a run --resume cannot finish.
+        raise DataError(f"{raw.spec.name}: the test set holds {count(raw.x_test)} inputs and {len(raw.y_test)}"
+                        " labels; it needs at least one example, and as many labels as inputs")
     order = np.random.default_rng(seed).permutation(len(raw.y_train))
     if limit is not None:
         order = order[:limit]
@@ -190,7 +234,17 @@ def split(raw: RawSplits, val_fraction: float, seed: int, limit: int | None,
     )
     if holdout is not None:
         dataset.x_holdout, dataset.y_holdout = spec.normalise(holdout[0]), holdout[1]
+    _check_float32(dataset)
     return dataset
+
+
+def _check_float32(dataset: Dataset) -> None:
+    """A value finite in the file can overflow float32 (over 3.4e38) once normalised: NaN losses, epochs later."""
+    for x, part in ((dataset.x_train, "training"), (dataset.x_val, "validation"), (dataset.x_test, "test")):
+        arrays = x.values() if isinstance(x, dict) else [x]
+        if any(np.asarray(a).dtype == np.float32 and np.isinf(a).any() for a in arrays):
+            raise DataError(f"{dataset.spec.name} {part} set: some values overflow float32 (|x| over 3.4e38) once"
+                            " normalised; rescale or remove those examples in the data files")
 
 
 def _hold_out(raw: RawSplits, classes: tuple[int, ...]):

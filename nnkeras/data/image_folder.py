@@ -9,11 +9,12 @@ A fixed 20% of each class (seed 0) is the test set.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits
+from nnkeras.data.base import DataSpec, RawSplits, check_claimed_bytes, regular_file
 from nnkeras.errors import DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -31,11 +32,19 @@ def load_image_folder(cfg) -> RawSplits:
         raise DataError(f"data.dir {folder}: found {len(classes)} class sub-folders, need at least 2")
     if len(cfg.shape) != 3 or cfg.shape[2] not in (1, 3):
         raise DataError(f"data.shape must be height,width,channels with 1 or 3 channels, got {cfg.shape}")
-    images, labels = [], []
-    for label, name in enumerate(classes):
+    per_class = []
+    for name in classes:
         files = sorted(p for p in (folder / name).iterdir() if p.suffix.lower() in EXTENSIONS)
         if not files:
             raise DataError(f"{folder / name}: no images ({', '.join(sorted(EXTENSIONS))})")
+        # Checked before any file is opened: a FIFO would block the loader forever.
+        per_class.append([regular_file(p, "remove it from the image folder") for p in files])
+    n_images = sum(map(len, per_class))
+    # Resized pixels, then float32 once normalised: refuse a data.shape that cannot fit before decoding anything.
+    check_claimed_bytes(4 * n_images * math.prod(cfg.shape), f"data.dir {folder}",
+                        f"{n_images} images of data.shape {'x'.join(map(str, cfg.shape))} as float32")
+    images, labels = [], []
+    for label, files in enumerate(per_class):
         images += [_read(path, cfg.shape) for path in files]
         labels += [label] * len(files)
     x, y = np.stack(images), np.asarray(labels, dtype=np.int64)

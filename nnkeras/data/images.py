@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
+from nnkeras.data import safe_pickle
+from nnkeras.data.base import MAX_DATA_BYTES, DataSpec, RawSplits, check_labels, keras_download, regular_file
 from nnkeras.data.idx import read_images_and_labels
 from nnkeras.errors import DataError
 
@@ -91,23 +92,24 @@ def _load_28x28(cfg, spec: DataSpec, npz_name: str | None) -> RawSplits:
 def _read_local(folder: Path, name: str, npz_name: str | None):
     if not folder.is_dir():
         raise DataError(f"data.dir {folder}: no such folder")
-    if npz_name and (folder / npz_name).is_file():
-        return _read_npz(folder / npz_name)
+    if npz_name and (folder / npz_name).exists():
+        return _read_npz(regular_file(folder / npz_name, "download it again"))
     files = [folder / f for pair in IDX_FILES.values() for f in pair]
-    missing = [f.name for f in files if not f.is_file()]
+    missing = [f.name for f in files if not f.exists()]
     if missing:
         alternative = f" (or Keras's {npz_name})" if npz_name else ""
         raise DataError(
             f"data.dir {folder}: missing {', '.join(missing)}; {name} needs the four standard IDX gz files"
             f"{alternative} in that folder"
         )
-    train = read_images_and_labels(*(folder / f for f in IDX_FILES["train"]))
-    test = read_images_and_labels(*(folder / f for f in IDX_FILES["test"]))
+    train = read_images_and_labels(*(folder / f for f in IDX_FILES["train"]), image_shape=(28, 28))
+    test = read_images_and_labels(*(folder / f for f in IDX_FILES["test"]), image_shape=(28, 28))
     return train, test
 
 
 def _read_npz(path: Path):
     try:
+        safe_pickle.check_npz(path, MAX_DATA_BYTES)  # a header claiming terabytes: refused before np.load allocates
         with np.load(path, allow_pickle=False) as archive:
             missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in archive]
             if missing:

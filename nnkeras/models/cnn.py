@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from nnkeras.models.augment import augmentation
-from nnkeras.models.checks import check_image_spec, require
+from nnkeras.models.checks import check_image_spec, check_size, conv_params, dense_params, require
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "elu", "gelu", "swish")
 
@@ -15,6 +15,9 @@ def build_lenet5(input_spec, activation="relu", rotation=0.0, shift=0.0, flip=Fa
     shape, classes = check_image_spec(input_spec, "lenet5")
     require(activation in ACTIVATIONS, f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{activation}'")
     require(shape[0] >= 12 and shape[1] >= 12, f"lenet5 needs images of at least 12x12 pixels, got {shape[:2]}")
+    flat = ((shape[0] // 2 - 4) // 2) * ((shape[1] // 2 - 4) // 2) * 16
+    check_size("lenet5", conv_params(shape[2], (6, 16), kernel=5) + dense_params([flat, 120, 84, classes]),
+               shape[0] * shape[1] * 6)
     inputs = keras.Input(shape=shape, name="inputs")
     x = augmentation(inputs, rotation, shift, flip)
     x = keras.layers.Conv2D(6, 5, padding="same", activation=activation, name="conv_1")(x)
@@ -39,6 +42,8 @@ def build_convnet(input_spec, filters=(32, 64), dense=128, dropout=0.25, batch_n
             f"model.filters has {len(filters)} pooling blocks, too many for {shape[0]}x{shape[1]} images")
     require(isinstance(dense, int) and dense >= 1, f"model.dense must be a positive integer, got {dense}")
     require(0.0 <= dropout < 1.0, f"model.dropout must be in [0, 1), got {dropout}")
+    check_size("convnet", conv_params(shape[2], filters, convs_per_block=2) + dense_params([filters[-1], dense, classes]),
+               shape[0] * shape[1] * max(filters))
     inputs = keras.Input(shape=shape, name="inputs")
     x = augmentation(inputs, rotation, shift, flip)
     for block, width in enumerate(filters, start=1):

@@ -10,7 +10,9 @@ from __future__ import annotations
 import keras
 
 from nnkeras.models.augment import augmentation
-from nnkeras.models.checks import check_float_inputs, require
+import math
+
+from nnkeras.models.checks import check_float_inputs, check_size, dense_params, require
 
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "leaky_relu", "linear")
 
@@ -27,6 +29,8 @@ def build_mlp(input_spec, hidden=(30,), activation="relu", dropout=0.0, l2=0.0, 
     require(activation in ACTIVATIONS, f"model.activation must be one of {', '.join(ACTIVATIONS)}, got '{activation}'")
     require(0.0 <= dropout < 1.0, f"model.dropout must be in [0, 1), got {dropout}")
     require(l2 >= 0.0, f"model.l2 must be >= 0, got {l2}")
+    flat = math.prod(input_shape)
+    check_size("mlp", dense_params([flat, *hidden, num_classes]), max(flat, *hidden))
     regularizer = keras.regularizers.L2(l2) if l2 > 0 else None
 
     inputs = keras.Input(shape=input_shape, name="inputs")

@@ -13,9 +13,10 @@ from __future__ import annotations
 import keras
 
 from nnkeras.layers import AttentionPooling
-from nnkeras.models.checks import check_spec, check_token_spec, require
+from nnkeras.models.checks import check_size, check_spec, check_token_spec, require
 
 CELLS = {"simple_rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+GATES = {"simple_rnn": 1, "lstm": 4, "gru": 3}  # weight blocks per cell, for the size check
 
 
 def _check(units, embed_dim, dropout, cell="lstm"):
@@ -25,12 +26,26 @@ def _check(units, embed_dim, dropout, cell="lstm"):
     require(0.0 <= dropout < 1.0, f"model.dropout must be in [0, 1), got {dropout}")
 
 
+def _check_size(input_spec, builder, cell, units, embed_dim, bidirectional, attention_units=0):
+    """Refuse sizes that cannot fit (checks.check_size) before the embedding or a cell allocates them."""
+    tokens = not _float_sequences(input_spec)
+    shape, _ = check_spec(input_spec) if not tokens else (check_token_spec(input_spec, builder)[:1], None)
+    vocab = input_spec.vocab_size if tokens else 0
+    features, directions = (embed_dim if tokens else shape[-1]), 2 if bidirectional else 1
+    params = (vocab * embed_dim if tokens else 0) + directions * GATES[cell] * units * (units + features + 1)
+    params += attention_units * (directions * units + 1) + directions * units * input_spec.num_classes
+    check_size(builder, params, shape[0] * max(features, directions * units, attention_units))
+
+
+def _float_sequences(input_spec) -> bool:
+    shape = tuple(getattr(input_spec, "input_shape", ()))
+    return getattr(input_spec, "input_dtype", "float32") == "float32" and len(shape) == 2
+
+
 def _sequence_inputs(input_spec, builder, embed_dim):
     """Token ids go through an embedding; float sequences (steps, features) go in as they are."""
-    shape = tuple(getattr(input_spec, "input_shape", ()))
-    if getattr(input_spec, "input_dtype", "float32") == "float32" and len(shape) == 2:
-        check_spec(input_spec)
-        inputs = keras.Input(shape=shape, name="sequence")
+    if _float_sequences(input_spec):
+        inputs = keras.Input(shape=check_spec(input_spec)[0], name="sequence")
         return inputs, inputs
     seq_len, vocab, _ = check_token_spec(input_spec, builder)
     inputs = keras.Input(shape=(seq_len,), dtype="int32", name="tokens")
@@ -40,6 +55,7 @@ def _sequence_inputs(input_spec, builder, embed_dim):
 def build_rnn(input_spec, cell="lstm", units=64, embed_dim=64, bidirectional=False, dropout=0.0, unroll=False):
     """(Embedding) -> SimpleRNN / LSTM / GRU (optionally bidirectional) -> dropout -> logits."""
     _check(units, embed_dim, dropout, cell)
+    _check_size(input_spec, cell, cell, units, embed_dim, bidirectional)
     inputs, x = _sequence_inputs(input_spec, cell, embed_dim)
     recurrent = CELLS[cell](units, unroll=unroll, name=cell)
     x = keras.layers.Bidirectional(recurrent, name=f"bidirectional_{cell}")(x) if bidirectional else recurrent(x)
@@ -55,6 +71,7 @@ def build_lstm_attention(input_spec, units=64, embed_dim=64, attention_units=64,
     _check(units, embed_dim, dropout)
     require(isinstance(attention_units, int) and attention_units >= 1,
             f"model.attention_units must be a positive integer, got {attention_units}")
+    _check_size(input_spec, "lstm_attention", "lstm", units, embed_dim, bidirectional, attention_units)
     inputs, x = _sequence_inputs(input_spec, "lstm_attention", embed_dim)
     lstm = keras.layers.LSTM(units, return_sequences=True, unroll=unroll, name="lstm")
     x = keras.layers.Bidirectional(lstm, name="bidirectional_lstm")(x) if bidirectional else lstm(x)

@@ -26,7 +26,7 @@ import keras
 from keras import ops
 
 from nnkeras.layers import PACKAGE
-from nnkeras.models.checks import check_spec, require
+from nnkeras.models.checks import check_size, check_spec, dense_params, require
 
 CORE = "wide_deep_core"
 
@@ -95,7 +95,12 @@ def _check(input_spec, hidden, embed_dim, crosses, cross_bins, dropout):
     for pair in crosses:
         require(all(column in categorical for column in pair),
                 f"model.crosses: {pair} must name categorical columns ({', '.join(categorical)})")
-    return categorical, features.get("numeric", {})
+    numeric, classes = features.get("numeric", {}), input_spec.num_classes
+    sizes = [len(v) + 1 for v in categorical.values()]
+    tables = sum(sizes) * (embed_dim + classes) + len(crosses) * cross_bins * classes
+    check_size("wide_deep", tables + dense_params([len(sizes) * embed_dim + len(numeric), *hidden, classes]),
+               max(hidden))
+    return categorical, numeric
 
 
 def build_wide_deep(input_spec, hidden=(64, 32), embed_dim=8, crosses=("Sex:Pclass",), cross_bins=32, dropout=0.1):

@@ -9,6 +9,10 @@ Each measurement runs in a fresh subprocess (so peak memory is per job):
 - nnkeras: `nnkeras.training.train` on the same arrays, writing a full run
            directory (TensorBoard, checkpoints, plots), then the reloaded
            model through nnkeras's in-graph evaluate/predict.
+- nnkeras_tty: the same as nnkeras, with stdout a terminal (a pseudo-terminal
+           here) and verbose=1, as `nnkeras run` in a shell: the epoch runs as
+           a few graph calls so the progress bar moves within it (target: at
+           most 3% slower than nnkeras, whose epoch is one call).
 Two training times for nnkeras: "train" is the run's train_seconds (the
 epochs, each with its validation pass, which the plain script skips, and
 the TensorBoard writes); "fit call" is the whole fast-path call around them
@@ -86,7 +90,7 @@ def measure(job: str, path: str) -> dict:
         t = time.perf_counter()
         model.predict(x_test, verbose=0)
         out["predict"] = time.perf_counter() - t
-    else:
+    else:  # nnkeras, nnkeras_tty
         from nnkeras import fastfit
         from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
         from nnkeras.training import train
@@ -106,7 +110,7 @@ def measure(job: str, path: str) -> dict:
 
         fastfit.fit_in_memory = timed_fit
         with tempfile.TemporaryDirectory() as tmp:
-            result = train(experiment, f"{tmp}/run", dataset=data)
+            result = train(experiment, f"{tmp}/run", dataset=data, verbose=1 if path == "nnkeras_tty" else 0)
             model = keras.models.load_model(f"{tmp}/run/model.keras")
         out["train"] = result.metrics["train_seconds"]
         out["fit_call"] = fit_seconds[0]
@@ -124,10 +128,36 @@ def measure(job: str, path: str) -> dict:
 
 def run_child(job: str, path: str) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    done = subprocess.run([sys.executable, __file__, "--child", job, path], capture_output=True, text=True, env=env)
+    command = [sys.executable, __file__, "--child", job, path]
+    if path == "nnkeras_tty":
+        return run_on_terminal(command, env)
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
     if done.returncode != 0:
         raise SystemExit(f"{job}/{path} failed:\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_on_terminal(command: list, env: dict) -> dict:
+    """The child with its stdout on a pseudo-terminal (the bar is drawn and read, as a shell would)."""
+    import pty
+
+    main_fd, terminal = pty.openpty()
+    child = subprocess.Popen(command, stdout=terminal, stderr=subprocess.DEVNULL, env=env)
+    os.close(terminal)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(main_fd, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(main_fd)
+    if child.wait() != 0:
+        raise SystemExit(f"{command[-2:]} failed:\n{output[-2000:].decode(errors='replace')}")
+    lines = output.decode(errors="replace").replace("\r", "\n").splitlines()
+    return json.loads(next(line for line in reversed(lines) if line.startswith("{")))
 
 
 def cli_seconds(*args: str) -> float:
@@ -149,8 +179,9 @@ def main() -> None:
     print("| job | path | train s | fit call s | evaluate s | predict s | process s | peak RSS MB | test acc |"
           " train ratio | fit call ratio | evaluate ratio | predict ratio |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    terminal_costs = []
     for job in args.jobs:
-        results = {"plain": [], "nnkeras": []}
+        results = {"plain": [], "nnkeras": [], "nnkeras_tty": []}
         for _ in range(args.repeats):  # alternate, so a change of load hits both paths alike
             for path, measurements in results.items():
                 measurements.append(run_child(job, path))
@@ -160,6 +191,11 @@ def main() -> None:
             ratios = " | ".join(f"{m[k] / base[k]:.2f}x" for k in ("train", "fit_call", "evaluate", "predict"))
             print(f"| {job} | {path} | {m['train']:.2f} | {m['fit_call']:.2f} | {m['evaluate']:.3f} | {m['predict']:.3f} |"
                   f" {m['process']:.2f} | {m['peak_rss_mb']:.0f} | {m['test_accuracy']:.4f} | {ratios} |")
+        # Paired by repeat (measured back to back): what the moving bar costs over one call per epoch.
+        paired = [t["train"] / n["train"] for t, n in zip(results["nnkeras_tty"], results["nnkeras"])]
+        terminal_costs.append(f"{job}: nnkeras_tty / nnkeras train time {statistics.median(paired):.3f}x"
+                              f" (each repeat: {', '.join(f'{r:.3f}' for r in paired)})")
+    print("\nprogress bar within the epoch on a terminal (target <= 1.03x):\n  " + "\n  ".join(terminal_costs))
     print(f"\n`nnkeras --help`: {cli_seconds('--help'):.2f} s, `nnkeras list`: {cli_seconds('list'):.2f} s wall")
     print(f"load average at end: {os.getloadavg()[0]:.1f}; medians of {args.repeats} runs")
 

@@ -173,6 +173,9 @@ class DistributedEpochRunner(fastfit.EpochRunner):
             step += 1
         return totals
 
+    def run_in_parts(self, seed: int, epoch: int, split: bool = True):
+        yield self.steps, self.run(seed, epoch)  # one call: the loop reads a distributed dataset to its end
+
     def run(self, seed: int, epoch: int) -> dict:
         loss_sum, correct, count = self._epoch(self._batches(seed, epoch)).numpy()
         # As Keras's loss tracker: the example-weighted mean of (batch loss + penalties).

@@ -7,8 +7,10 @@ order is computed once, and one `tf.function` loops over the batches with
 `tf.range`, gathering each batch and calling the model's own `train_step`
 (same loss, optimizer, metrics as fit). Callbacks run at epoch granularity
 through Keras's `CallbackList`, so TensorBoard, checkpoints, early stopping,
-TerminateOnNaN and the progress bar behave as with fit (the bar moves once
-per epoch). Batch order is exactly that of `training_batches`:
+TerminateOnNaN and the progress bar behave as with fit. On a terminal
+(verbose=1) the epoch runs as a few calls of the same graph, each over a
+range of steps sized to take about half a second, so the bar moves; the
+steps, their order and the metrics are the same as in one call. Batch order is exactly that of `training_batches`:
 `stateless_shuffle(range(n), seed=(seed, epoch))`, cut into consecutive batches.
 
 XLA (`jit_compile`) is deliberately off: on this loop it compiled for
@@ -18,6 +20,7 @@ minutes on a CPU.
 from __future__ import annotations
 
 import math
+import time
 
 import keras
 import numpy as np
@@ -26,6 +29,9 @@ import tensorflow as tf
 # Above this many bytes of training inputs, copying them into TensorFlow
 # would double the memory of the run: plain fit streams them instead.
 MAX_IN_MEMORY_BYTES = 2 << 30
+# On a terminal, one graph call per this many seconds moves the bar often enough
+# to watch, and costs a fraction of a percent (a call's overhead is about a millisecond).
+SECONDS_PER_CALL = 0.5
 
 
 def unsupported_reason(x, model) -> str | None:
@@ -56,6 +62,7 @@ class EpochRunner:
         self.labels = tf.constant(y)
         self.build_state(tf.nest.map_structure(lambda column: column[:batch_size], x), y[:batch_size])
         self._epoch = tf.function(self._run_epoch, reduce_retracing=True)
+        self._steps_per_call = 1  # on a terminal: measured by each call for the next
         self._predict = make_predict_function(model)  # one trace for every epoch's validation
 
     def build_state(self, x_batch, y_batch) -> None:
@@ -70,17 +77,38 @@ class EpochRunner:
         self.model.compute_metrics(x_batch, y_batch, self.model(x_batch, training=False))
         self.model.reset_metrics()
 
-    def _run_epoch(self, order):
-        for step in tf.range(self.steps):
+    def _run_epoch(self, order, start, stop):
+        for step in tf.range(start, stop):
             idx = order[step * self.batch_size: (step + 1) * self.batch_size]
             batch = tf.nest.map_structure(lambda column: tf.gather(column, idx), self.features)
             self.model.train_step((batch, tf.gather(self.labels, idx)))
         return self.model.get_metrics_result()  # loss and metrics averaged over the epoch
 
     def run(self, seed: int, epoch: int) -> dict:
+        """One epoch in one graph call; its loss and metrics."""
+        *_, (_, logs) = self.run_in_parts(seed, epoch, split=False)
+        return logs
+
+    def run_in_parts(self, seed: int, epoch: int, split: bool = True):
+        """Yields (steps done, loss and metrics so far) after each graph call of one epoch.
+
+        With `split`, a call covers as many steps as the last one ran in
+        SECONDS_PER_CALL (the very first: one step, which pays the trace);
+        the metrics accumulate across calls, as in one call.
+        """
         self.model.reset_metrics()
-        logs = self._epoch(epoch_order(self.n, seed, epoch))
-        return {k: float(v) for k, v in logs.items()}
+        order = epoch_order(self.n, seed, epoch)
+        done = 0
+        while done < self.steps:
+            stop = min(done + (self._steps_per_call if split else self.steps), self.steps)
+            started = time.perf_counter()
+            logs = self._epoch(order, tf.constant(done), tf.constant(stop))
+            logs = {k: float(v) for k, v in logs.items()}  # waits for the call to finish
+            seconds = time.perf_counter() - started
+            if split:
+                self._steps_per_call = max(1, int(SECONDS_PER_CALL * (stop - done) / max(seconds, 1e-6)))
+            done = stop
+            yield done, logs
 
     def validate(self, validation: tuple) -> dict:
         """Loss and accuracy on (x_val, y_val), in graph. Unlike fit, no on_test_* callbacks
@@ -104,9 +132,10 @@ def fit_in_memory(model, x, y, *, batch_size: int, seed: int, first_epoch: int, 
     logs = {}
     for epoch in range(first_epoch, epochs):
         callback_list.on_epoch_begin(epoch)
+        # A bar on a terminal moves within the epoch; a log gets one line per epoch.
         callback_list.on_train_batch_begin(0)
-        logs = runner.run(seed, epoch)
-        callback_list.on_train_batch_end(runner.steps - 1, logs)  # TerminateOnNaN and the progress bar
+        for done, logs in runner.run_in_parts(seed, epoch, split=verbose == 1):
+            callback_list.on_train_batch_end(done - 1, logs)  # TerminateOnNaN and the progress bar
         val_logs = runner.validate(validation)
         logs.update({f"val_{k}": float(v) for k, v in val_logs.items()})
         callback_list.on_epoch_end(epoch, logs)

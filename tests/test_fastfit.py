@@ -134,3 +134,28 @@ def test_in_graph_evaluation_matches_keras_evaluate_and_predict():
     np.testing.assert_allclose(logits, model.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
     assert loss == pytest.approx(keras_loss, rel=1e-5)
     assert accuracy == pytest.approx(keras_accuracy, abs=1e-6)
+
+
+def test_an_epoch_split_for_a_terminal_bar_gives_the_same_weights(monkeypatch):
+    # verbose=1 (a terminal) runs each epoch as several calls of the same graph so the
+    # bar moves; SECONDS_PER_CALL=0 makes every call one step, the most splitting there is.
+    import keras
+
+    class Steps(keras.callbacks.Callback):
+        seen: list = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.seen.append((batch, logs["loss"]))
+
+    monkeypatch.setattr(fastfit, "SECONDS_PER_CALL", 0.0)
+    x, y = data()
+    whole, parts, steps = fresh_model(dropout=0.2), fresh_model(dropout=0.2), Steps()
+    for model, verbose, callbacks in ((whole, 0, []), (parts, 1, [steps])):
+        fastfit.fit_in_memory(model, x, y, batch_size=32, seed=3, first_epoch=0, epochs=2,
+                              validation=(x[:50], y[:50]), callbacks=callbacks, verbose=verbose)
+    for a, b in zip(whole.get_weights(), parts.get_weights()):
+        np.testing.assert_array_equal(a, b)  # the same steps in the same order: bit for bit
+    assert [batch for batch, _ in steps.seen] == list(range(10)) * 2  # 300 examples / 32: 10 steps an epoch
+    # The loss shown after the last part is the epoch's loss, as one call reports it.
+    assert steps.seen[-1][1] == pytest.approx(whole.history.history["loss"][-1], rel=1e-6)
+    assert parts.history.history["loss"] == whole.history.history["loss"]

@@ -1,0 +1,45 @@
+"""TensorFlow's start-up notices and retracing warnings stay off the console (nnkeras.quiet)."""
+
+import os
+import subprocess
+import sys
+
+from conftest import REPO
+from nnkeras.quiet import without_notices
+
+# What TensorFlow 2.21 writes at import in a fresh process, whatever TF_CPP_MIN_LOG_LEVEL says.
+IMPORT_NOISE = (
+    "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+    "I0000 00:00:1796205983.198666    9775 port.cc:153] oneDNN custom operations are on. You may see slightly"
+    " different numerical results due to floating-point round-off errors.\n"
+    "I0000 00:00:1796206275.667940   11009 cpu_feature_guard.cc:227] This TensorFlow binary is optimized.\n"
+    "To enable the following instructions: AVX2 AVX512F FMA, in other operations, rebuild TensorFlow.\n"
+)
+
+
+def test_notices_are_dropped_and_errors_kept():
+    error = "E0000 00:00:1796205983.198666    9775 cuda.cc:12] failed to load a library\n"
+    warning = "/x/keras/src/foo.py:12: UserWarning: something a user should see\n"
+    assert without_notices(IMPORT_NOISE) == ""
+    assert without_notices(IMPORT_NOISE + error + warning + IMPORT_NOISE) == error + warning
+
+
+def fresh_python(code: str) -> str:
+    """stderr of `code` in a new process, with the environment a user's shell has (no TF_CPP_MIN_LOG_LEVEL)."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+RETRACE = """
+for i in range(8):  # eight models one after another, as a group of variants trains them
+    step = tf.function(lambda x: x + 1)
+    step(tf.constant([1.0] * (i + 1)))
+"""
+
+
+def test_tensorflow_imported_through_quiet_writes_nothing_to_stderr():
+    plain = fresh_python("import tensorflow as tf\n" + RETRACE)
+    assert "oneDNN" in plain and "triggered tf.function retracing" in plain  # the noise this is about
+    assert fresh_python("from nnkeras.quiet import import_tensorflow\ntf = import_tensorflow()\n" + RETRACE) == ""

@@ -23,12 +23,19 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
+import time
 from dataclasses import dataclass
 
 import tensorflow as tf
 
 from nnkeras import fastfit
 from nnkeras.errors import ConfigError
+
+# How long a multi_worker process waits for every peer of TF_CONFIG to come up (seconds). TensorFlow's
+# own wait has no end, and no signal reaches Python while it lasts.
+PEER_TIMEOUT_ENV, DEFAULT_PEER_TIMEOUT = "NNKERAS_PEER_TIMEOUT", 300.0
 
 STRATEGIES = ("none", "mirrored", "multi_worker")
 _strategies: dict = {}  # one per process: TensorFlow's collectives can be configured only once
@@ -106,8 +113,75 @@ def strategy_for(distribution: str):
             devices = [d.name for d in gpus or tf.config.list_logical_devices("CPU")]
             _strategies[distribution] = tf.distribute.MirroredStrategy(devices)
         else:
-            _strategies[distribution] = tf.distribute.MultiWorkerMirroredStrategy()
+            _strategies[distribution] = _wait_for_peers(read_tf_config(), peer_timeout())
     return _strategies[distribution]
+
+
+def peer_timeout() -> float:
+    raw = os.environ.get(PEER_TIMEOUT_ENV, "")
+    try:
+        value = float(raw) if raw else DEFAULT_PEER_TIMEOUT
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{PEER_TIMEOUT_ENV}={raw!r}: must be a positive number of seconds")
+    return value
+
+
+def _wait_for_peers(task: Task, timeout: float):
+    """MultiWorkerMirroredStrategy, once every peer of TF_CONFIG answers on its port.
+
+    TensorFlow's own wait for peers blocks in C++ with the GIL held: it has no
+    end, and neither SIGTERM nor Ctrl-C reaches Python while it lasts. So the
+    wait happens here first, in Python, with a time limit: this process listens
+    on its own address (so peers waiting the same way see it) and connects to
+    each peer until all answer, then hands its port to TensorFlow.
+    """
+    hold_sigterm()
+    waiting = [(job, i, address) for job, addresses in task.cluster.items() for i, address in enumerate(addresses)
+               if (job, i) != (task.type, task.index)]
+    listener = _listen(task.cluster[task.type][task.index])
+    deadline = time.monotonic() + timeout
+    try:
+        while waiting:
+            waiting = [peer for peer in waiting if not _answers(peer[2])]
+            if waiting and time.monotonic() > deadline:
+                absent = ", ".join(f"{job} {i} at {address}" for job, i, address in waiting)
+                raise ConfigError(f"multi_worker: {absent} did not come up within {timeout:g} s; start the same"
+                                  f" command there with its own TF_CONFIG, or wait longer ({PEER_TIMEOUT_ENV}=SECONDS)")
+            time.sleep(0.5 if waiting else 0)
+    finally:
+        if listener is not None:
+            listener.close()
+    strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    hold_sigterm()  # TensorFlow's coordination agent takes SIGTERM over as it starts
+    return strategy
+
+
+def _listen(address: str):
+    """A plain listener on this task's port until TensorFlow takes it (None if it cannot bind: TF will say why)."""
+    try:
+        return socket.create_server(("", int(address.rpartition(":")[2])))
+    except OSError:
+        return None
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _interrupted(signum, frame):
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def hold_sigterm() -> None:
+    """SIGTERM ends this process like Ctrl-C (KeyboardInterrupt: the trainer keeps its state)."""
+    signal.signal(signal.SIGTERM, _interrupted)
 
 
 def check_batch_size(batch_size: int, strategy) -> int:

@@ -2,7 +2,7 @@
 
 Data files trusted too far (headers that lie, huge claims, values that overflow
 float32 after the cast, empty splits and columns, FIFOs where files belong),
-models too large to fit. Each ends in exit 2, one `error:` line, nothing
+models too large to fit, a multi-worker peer that never comes. Each ends in exit 2, one `error:` line, nothing
 written. benchmarks/hostile.py runs the wider attack; these pin the kinds.
 """
 
@@ -10,9 +10,15 @@ from __future__ import annotations
 
 import gzip
 import io
+import json
 import os
+import signal
+import socket
 import struct
+import subprocess
+import sys
 import threading
+import time
 import zipfile
 from pathlib import Path
 
@@ -245,3 +251,39 @@ def test_the_tutorial_models_stay_well_under_the_bound():
     spec = DataSpec("mnist", (28, 28, 1), 10, tuple("0123456789"))
     for name, params in (("mlp", {"hidden": (30,)}), ("lenet5", {}), ("convnet", {})):
         assert build(name, spec, params).count_params() < 2**20
+
+
+# ---------------------------------------------------------------- a peer that never comes
+
+def multi_worker_alone(tmp_path, peer_timeout: str) -> subprocess.Popen:
+    """Worker 0 of a two-worker TF_CONFIG whose worker 1 is never started."""
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    tf_config = {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": 0}}
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": json.dumps(tf_config),
+           "NNKERAS_PEER_TIMEOUT": peer_timeout}
+    return subprocess.Popen([sys.executable, "-m", "nnkeras", "run", "mnist_mlp", "--smoke", "--set",
+                             "data.name=synthetic", "--set", "data.shape=4", "--set", "train.distribution=multi_worker",
+                             "--runs-dir", str(tmp_path / "runs")], cwd=tmp_path, env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+
+
+def test_a_multi_worker_run_whose_peer_never_comes_stops_at_the_time_limit(tmp_path):
+    process = multi_worker_alone(tmp_path, "3")
+    _, err = process.communicate(timeout=120)  # TensorFlow alone waited forever
+    assert_one_error_line(process.returncode, err, "multi_worker: worker 1 at 127.0.0.1:",
+                          "did not come up within 3 s", "NNKERAS_PEER_TIMEOUT")
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_the_wait_for_a_peer(tmp_path):
+    process = multi_worker_alone(tmp_path, "300")
+    time.sleep(15)  # start-up, then well into the wait
+    process.send_signal(signal.SIGTERM)  # TensorFlow's wait used to swallow it
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130 and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()

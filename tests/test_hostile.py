@@ -287,3 +287,10 @@ def test_sigterm_ends_the_wait_for_a_peer(tmp_path):
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130 and "Traceback" not in err, err
     assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("dataset", ["mnist", "titanic", "image_folder", "cifar10"])
+def test_a_data_dir_of_an_unknown_user_is_one_line(capsys, tmp_path, dataset):
+    code, err = cli(capsys, "run", "mnist_mlp", "--set", f"data.name={dataset}", "--set", "data.dir=~nouser_h15/x",
+                    "--runs-dir", tmp_path / "runs")
+    assert_refused(capsys, tmp_path, (code, err), "data.dir ~nouser_h15/x: no such user or home directory for '~'")

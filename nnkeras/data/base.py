@@ -152,6 +152,14 @@ def check_claimed_bytes(nbytes: int, source: str, what: str) -> None:
                         " dataset may take in memory; the file is corrupt, or the data too large for nnkeras")
 
 
+def data_dir(raw: str) -> Path:
+    """`data.dir` as a path with `~` expanded; a `~name` of no known user is a one-line DataError."""
+    try:
+        return Path(raw).expanduser()
+    except RuntimeError:  # pathlib: "Could not determine home directory."
+        raise DataError(f"data.dir {raw}: no such user or home directory for '~'; give the full path") from None
+
+
 def regular_file(path: Path, hint: str) -> Path:
     """`path` if it is a regular file (or a symlink to one), else a one-line DataError ending in `hint`.
 

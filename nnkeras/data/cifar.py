@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from nnkeras.data import safe_pickle
-from nnkeras.data.base import DataSpec, RawSplits, check_labels, keras_download
+from nnkeras.data.base import DataSpec, RawSplits, check_labels, data_dir, keras_download
 from nnkeras.errors import DataError
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -20,7 +20,7 @@ SPEC = DataSpec("cifar10", (32, 32, 3), 10, CLASS_NAMES, scale=1 / 255, mean=0.4
 def load_cifar10(cfg) -> RawSplits:
     """CIFAR-10, 50,000 + 10,000 colour images (download, or data.dir with the python batches)."""
     if cfg.dir:
-        (x_train, y_train), (x_test, y_test) = _read_batches(Path(cfg.dir).expanduser())
+        (x_train, y_train), (x_test, y_test) = _read_batches(data_dir(cfg.dir))
     else:
         (x_train, y_train), (x_test, y_test) = keras_download(
             "cifar10", "Extract cifar-10-python.tar.gz into a folder and pass --set data.dir=FOLDER")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_claimed_bytes, regular_file
+from nnkeras.data.base import DataSpec, RawSplits, check_claimed_bytes, data_dir, regular_file
 from nnkeras.errors import DataError
 
 EXTENSIONS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
@@ -24,7 +24,7 @@ def load_image_folder(cfg) -> RawSplits:
     """Your own pictures: data.dir with one sub-folder per class, resized to data.shape."""
     if not cfg.dir:
         raise DataError("image_folder needs --set data.dir=FOLDER (one sub-folder of images per class)")
-    folder = Path(cfg.dir).expanduser()
+    folder = data_dir(cfg.dir)
     if not folder.is_dir():
         raise DataError(f"data.dir {folder}: no such folder")
     classes = sorted(p.name for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))

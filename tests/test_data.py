@@ -138,3 +138,15 @@ def test_synthetic_has_the_requested_shape():
     ds = data.load(DataConfig(name="synthetic", shape=(5, 7, 3), num_classes=4, size=50), seed=0)
     assert ds.x_train.shape[1:] == (5, 7, 3) and ds.spec.num_classes == 4
     assert ds.y_train.max() < 4
+
+
+@pytest.mark.parametrize("name", ["mnist_sample", "digits"])
+def test_image_specs_say_the_raw_range_their_pixels_lie_in(name):
+    # The server refuses raw pixels outside it: it must hold every real example.
+    import json
+
+    raw = data.DATASETS[name](DataConfig(name=name))
+    low, high = raw.spec.raw_range
+    assert raw.x_train.min() == low and raw.x_train.max() == high  # the range is the data's, not wider
+    again = data.DataSpec.from_dict(json.loads(json.dumps(raw.spec.to_dict())), "data_spec.json")
+    assert again == raw.spec

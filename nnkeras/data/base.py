@@ -32,6 +32,8 @@ class DataSpec:
     # Tabular: {"categorical": {column: [values...]}, "numeric": {column: [mean, variance]}},
     # measured on the training split by the loader.
     features: dict | None = None
+    # The values a raw input takes (pixels: 0..255); None: any finite number.
+    raw_range: tuple[float, float] | None = None
 
     def normalise(self, raw):
         if self.input_dtype == "float32":
@@ -51,7 +53,9 @@ class DataSpec:
                                 required={f.name for f in fields(cls) if f.default is MISSING})
         if problem:
             raise DataError(f"{source}: not a data spec ({problem}); copy it again from the run, or retrain")
-        return cls(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"])})
+        raw_range = tuple(raw["raw_range"]) if raw.get("raw_range") is not None else None
+        return cls(**{**raw, "input_shape": tuple(raw["input_shape"]), "class_names": tuple(raw["class_names"]),
+                      "raw_range": raw_range})
 
 
 def _spec_problem(raw, known: set, required: set) -> str | None:
@@ -67,6 +71,10 @@ def _spec_problem(raw, known: set, required: set) -> str | None:
         return f"class_names {names!r} is not a list of strings"
     if not (isinstance(raw["num_classes"], int) and raw["num_classes"] >= 1):
         return f"num_classes {raw['num_classes']!r} is not a positive integer"
+    bounds = raw.get("raw_range")
+    if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2 and bounds[0] < bounds[1]
+                                   and all(isinstance(b, (int, float)) for b in bounds)):
+        return f"raw_range {bounds!r} is not [low, high]"
     return None
 
 

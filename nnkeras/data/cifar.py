@@ -14,7 +14,8 @@ from nnkeras.errors import DataError
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 # Mean and std of all training pixels (all channels) after scaling to [0, 1].
-SPEC = DataSpec("cifar10", (32, 32, 3), 10, CLASS_NAMES, scale=1 / 255, mean=0.4734, std=0.2516)
+SPEC = DataSpec("cifar10", (32, 32, 3), 10, CLASS_NAMES, scale=1 / 255, mean=0.4734, std=0.2516,
+                raw_range=(0, 255))
 
 
 def load_cifar10(cfg) -> RawSplits:

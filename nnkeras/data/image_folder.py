@@ -51,7 +51,8 @@ def load_image_folder(cfg) -> RawSplits:
     order = np.random.default_rng(0).permutation(len(y))
     n_test = max(1, len(y) // 5)
     test, pool = order[:n_test], order[n_test:]
-    spec = DataSpec("image_folder", tuple(cfg.shape), len(classes), tuple(classes), scale=1 / 255, mean=0.5, std=0.5)
+    spec = DataSpec("image_folder", tuple(cfg.shape), len(classes), tuple(classes), scale=1 / 255, mean=0.5, std=0.5,
+                    raw_range=(0, 255))
     return RawSplits(x[pool], y[pool], x[test], y[test], spec)
 
 

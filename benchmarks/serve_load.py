@@ -105,7 +105,7 @@ def main() -> int:
     run_dir = args.model or default_runs(args.workdir)[0]
     tflite = run_dir / "model.tflite"
     if not tflite.is_file():
-        from nnkeras import export
+        from nnkeras.export import convert as export
 
         export.convert(run_dir)
     body = json.dumps({"instances": raw_examples(run_dir, args.batch)}).encode()

@@ -56,8 +56,8 @@ def keras_rows(run, x1, repeats: int) -> dict:
 
 
 def measure_run(run_dir: Path, repeats: int, workdir: Path) -> list[dict]:
-    from nnkeras import export
-    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.export import convert as export
+    from nnkeras.export.litert import LiteRTModel
 
     from nnkeras.data.base import take
 
@@ -68,7 +68,7 @@ def measure_run(run_dir: Path, repeats: int, workdir: Path) -> list[dict]:
     rows = []
     for mode in MODES[:-1] if run.features else MODES:  # tables have no int8-io (one tensor per column)
         out = workdir / f"{run_dir.name}-{mode}.tflite"
-        report = export.convert(run_dir, mode, out=out, min_agreement=0.0)
+        report = export.convert(run_dir, mode, out=out, min_agreement=0.0).report
         litert = LiteRTModel(out, num_threads=1)
         rows.append({"run": run_dir.name, "mode": mode, "bytes": report["bytes"],
                      "keras_accuracy": report["keras_accuracy"], "accuracy": report["converted_accuracy"],

@@ -39,7 +39,8 @@ def space(hp):
 
 
 def main(trials: int) -> None:
-    from nnkeras import tuning, tuning_search
+    from nnkeras.tuning import jobs as tuning
+    from nnkeras.tuning import search as tuning_search
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "memory.py"

@@ -37,8 +37,8 @@ def phase_seconds(job: str, path: str) -> dict:
     import keras
 
     from nnkeras import data as datasets, fastfit, models
-    from nnkeras.tuning import load_job
-    from nnkeras.training import compile_model
+    from nnkeras.tuning.jobs import load_job
+    from nnkeras.run_steps import compile_model
 
     experiment = load_job(job).experiment
     data = datasets.load(experiment.data, experiment.seed)

@@ -3,7 +3,7 @@
 The tutorial's chapter 2 warns that gradients shrink on their way back through
 many sigmoid layers: each layer multiplies the backward signal by W^T and by
 sigmoid' <= 1/4. Four networks of ten hidden layers of 32 units, each trained
-twice, by the NumPy code of nnkeras.scratch and by Keras (`model.engine`),
+twice, by the NumPy code of nnkeras.scratch and by Keras (`train.engine`),
 with SGD + momentum so that nothing rescales the gradients per weight (Adam would):
 
     sigmoid_small       sigmoid, weights N(0, 0.01^2): the signal dies both ways
@@ -52,9 +52,9 @@ EXPERIMENTS = [
         description=f"10 x 32 {activation} layers, {init} initialisation, trained by {engine}",
         data=DataConfig(name="mnist_sample", val_fraction=0.1),
         model=ModelConfig(name="scratch_mlp", params={
-            "hidden": (32,) * 10, "activation": activation, "init": init, "engine": engine}),
+            "hidden": (32,) * 10, "activation": activation, "init": init}),
         train=TrainConfig(epochs=10, batch_size=64, optimizer="sgd", learning_rate=0.03, momentum=0.9,
-                          patience=0, gradient_norms=True),
+                          patience=0, gradient_norms=True, engine=engine),
         seed=42,
     )
     for engine in ("numpy", "keras")

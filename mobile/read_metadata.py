@@ -4,7 +4,7 @@
 
 The reference for the Kotlin and Swift readers in mobile/README.md: the same
 walk over the flatbuffer, step for step, so an app needs no flatbuffers
-library. (In Python, `nnkeras.tflite_metadata.read_metadata` does the same
+library. (In Python, `nnkeras.export.flatbuffer.read_metadata` does the same
 with the generated schema; the tests check that both agree.)
 
 Flatbuffer facts used (TFLite schema, all little-endian):

@@ -239,7 +239,7 @@ class GradientNorms(keras.callbacks.Callback):
         runs.write_atomic(self.run_dir / self.CSV, pd.DataFrame(self.rows).to_csv(index=False))
 
     def on_train_end(self, logs=None):
-        from nnkeras.scratch.gradient_plot import plot_gradient_norms
+        from nnkeras.plots import plot_gradient_norms
 
         self._writer.close()
         if self.rows:  # plotted once: a figure costs about as much as an epoch of a small model

@@ -59,7 +59,7 @@ def _first_doc_line(path: Path) -> str:
 
 
 def cmd_run(args) -> int:
-    from nnkeras import launch, models
+    from nnkeras import launch
 
     verbose = 1 if sys.stdout.isatty() else 2  # progress bar on a terminal, a line per epoch in logs
     if args.resume:
@@ -69,7 +69,7 @@ def cmd_run(args) -> int:
     else:
         if not args.experiment:
             raise NNKerasError("run: name an experiment (see `nnkeras list`) or pass --resume RUN_DIR")
-        plan = launch.prepare(launch.load_plan(args.experiment), args.set, models.builder_defaults, args.smoke)
+        plan = launch.prepare(launch.load_plan(args.experiment), args.set, args.smoke)
         folder, results = launch.run_plan(plan, args.runs_dir, verbose)
     for result in results:
         m = result.metrics
@@ -102,29 +102,28 @@ def cmd_report(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from nnkeras import tuning, tuning_search
+    from nnkeras.tuning import jobs, search
 
-    tuning_search.set_role(args.chief, args.worker, args.oracle)
-    job = tuning.prepare(tuning.load_job(args.job), args.set, tuner=args.tuner,
+    search.set_role(args.chief, args.worker, args.oracle)
+    job = jobs.prepare(jobs.load_job(args.job), args.set, tuner=args.tuner,
                          max_trials=args.max_trials, max_failures=args.max_failures)
     if args.compare:
-        table, folder = tuning_search.compare(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
+        table, folder = search.compare(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
         print(table.to_markdown(index=False, floatfmt=".4f"))
         print(f"comparison: {folder / 'comparison.md'}, {folder / 'comparison.png'}")
         return 0
-    result = tuning_search.run_search(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
-    print("\n".join(tuning_search.describe(result)))
+    result = search.run_search(job, args.runs_dir, overwrite=args.overwrite, verbose=1)
+    print("\n".join(search.describe(result)))
     return 0
 
 
 def cmd_convert(args) -> int:
-    from nnkeras import export, export_verify
+    from nnkeras.export import convert, verify
 
-    report = export.convert(args.run_dir, args.quantize, args.out, args.format, args.min_agreement)
-    out = Path(args.out) if args.out else export.default_out(Path(args.run_dir), args.quantize, args.format)
-    print(export_verify.markdown(report))
-    print(f"wrote {out} ({report['bytes']} bytes), {export.sidecar(out, 'metadata.json').name},"
-          f" {export.sidecar(out, 'verify.json').name}, {export.sidecar(out, 'verify.md').name}")
+    conversion = convert.convert(args.run_dir, args.quantize, args.out, args.format, args.min_agreement)
+    report, (out, *sidecars) = conversion.report, conversion.files
+    print(verify.markdown(report))
+    print(f"wrote {out} ({report['bytes']} bytes), {', '.join(path.name for path in sidecars)}")
     if not report["passed"]:
         print(f"verification failed: top-1 agreement {report['agreement']:.4f} is under {report['min_agreement']:.4f}"
               f" (the file is kept for inspection; try a float mode or --min-agreement)", file=sys.stderr)
@@ -161,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     convert = sub.add_parser("convert", help="a run directory to a verified .tflite (or .onnx)")
     convert.add_argument("run_dir", help="a finished run directory, runs/<experiment>/<run id>")
-    # Modes and formats are checked by nnkeras.export (one list, and no numpy import for --help).
+    # Modes and formats are checked by nnkeras.export.convert (one list, and no numpy import for --help).
     convert.add_argument("--quantize", default="none", metavar="MODE",
                          help="none: float32; dynamic: int8 weights; float16; int8: full integer;"
                               " int8-io: full integer with int8 input and output (default: none)")
@@ -181,7 +180,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tune = sub.add_parser("tune", help="hyperparameter search with Keras Tuner (jobs in tuning/)")
     tune.add_argument("job", help="tuning job name (tuning/<name>.py) or path to a .py job file")
-    # Tuner names and limits are checked by nnkeras.tuning (one list, one message).
+    # Tuner names and limits are checked by nnkeras.tuning.jobs (one list, one message).
     tune.add_argument("--tuner", help="random, grid, bayesian or hyperband (default: the job's TUNER)")
     tune.add_argument("--max-trials", type=int, metavar="N", help="trials to run (default: the job's MAX_TRIALS)")
     tune.add_argument("--max-failures", type=int, metavar="N",

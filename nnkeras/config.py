@@ -18,7 +18,7 @@ import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from nnkeras.errors import ConfigError
 
@@ -61,8 +61,11 @@ class ModelConfig:
     params: dict[str, Any] = field(default_factory=dict, metadata=_rule("builder keyword arguments"))
 
 
+# What a search or a report may rank runs by, and in which direction: the one table.
+OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # see nnkeras/distributed.py
+ENGINES = ("auto", "keras", "numpy")  # see nnkeras/training.py
 
 
 @dataclass
@@ -85,6 +88,11 @@ class TrainConfig:
     )
     gradient_norms: bool = field(
         default=False, metadata=_rule("log each layer's gradient norm per epoch (TensorBoard, gradient_norms.png)")
+    )
+    engine: str = field(
+        default="auto",
+        metadata=_rule("who trains: keras, numpy (the scratch_* models' NumPy code) or auto (the model's own"
+                       " kind; config.json records the one chosen)", choices=ENGINES),
     )
     distribution: str = field(
         default="none",
@@ -231,55 +239,82 @@ def _unknown_key(key: str, known: list[str], section: str) -> ConfigError:
     return ConfigError(f"unknown key '{key}'; {hint}keys under {section}: {', '.join(known)}")
 
 
-def apply_overrides(
-    experiment: Experiment,
-    overrides: list[str],
-    model_defaults: Callable[[str], dict] | None = None,
-) -> Experiment:
-    """Return a copy of `experiment` with `key=value` overrides applied and validated.
+@dataclass(frozen=True)
+class Override:
+    """One `--set KEY=VALUE`, split and checked for form; `section` is "" for top-level keys."""
 
-    `model_defaults(name)` gives a builder's keyword defaults, so that
-    `model.<arg>` overrides can be type-checked against the builder.
-    """
-    experiment = _copy(experiment)
-    pending_model_params = []
-    for item in overrides:
+    key: str
+    raw: str
+
+    @property
+    def section(self) -> str:
+        return self.key.split(".", 1)[0] if "." in self.key else ""
+
+    @property
+    def name(self) -> str:
+        return self.key.split(".", 1)[1] if "." in self.key else self.key
+
+
+def parse_overrides(items: list[str]) -> list[Override]:
+    """`["train.epochs=10", ...]` -> Overrides, with a one-line error for a malformed item or section."""
+    parsed = []
+    for item in items:
         if "=" not in item:
             raise ConfigError(f"--set {item}: expected KEY=VALUE, for example train.epochs=10")
         key, raw = item.split("=", 1)
-        key = key.strip()
-        parts = key.split(".")
-        if len(parts) == 1:
-            top = [f.name for f in dataclasses.fields(Experiment) if f.name in ("seed", "description")]
-            if key not in top:
-                raise _unknown_key(key, top + ["data.*", "model.*", "train.*"], "the experiment")
-            hint = typing.get_type_hints(Experiment)[key]
-            setattr(experiment, key, parse_value(raw, hint, key))
-            continue
-        section_name, name = parts[0], ".".join(parts[1:])
-        section = getattr(experiment, section_name, None)
-        if section_name not in ("data", "model", "train"):
-            raise _unknown_key(section_name, ["data", "model", "train", "seed"], "the experiment")
-        if section_name == "model" and name != "name":
-            pending_model_params.append((name, raw, key))
-            continue
-        hints = typing.get_type_hints(type(section))
-        if name not in hints or name == "params":
-            raise _unknown_key(key, [f"{section_name}.{k}" for k in hints if k != "params"], section_name)
-        setattr(section, name, parse_value(raw, hints[name], key))
-    # Model arguments are checked once the model name is final; asking for the
-    # builder's defaults also rejects an unknown model.name before any data loads.
-    defaults = model_defaults(experiment.model.name) if model_defaults else None
-    if pending_model_params:
-        for name, raw, key in pending_model_params:
-            if defaults is not None and name not in defaults:
-                known = [f"model.{k}" for k in ["name", *defaults]]
-                raise _unknown_key(key, known, f"model '{experiment.model.name}'")
-            type_ = _type_of_default(defaults[name]) if defaults is not None else None
-            value = parse_value(raw, type_, key) if type_ else _parse_literal(raw, key)
-            experiment.model.params[name] = value
+        override = Override(key.strip(), raw)
+        if override.section and override.section not in ("data", "model", "train"):
+            raise _unknown_key(override.section, ["data", "model", "train", "seed"], "the experiment")
+        parsed.append(override)
+    return parsed
+
+
+def apply_overrides(experiment: Experiment, overrides: list[str] | list[Override]) -> Experiment:
+    """A copy of `experiment` with the overrides applied, each value parsed to its field's type
+    (a `model.<arg>` to the type of the builder's default), then validated as a whole."""
+    if overrides and isinstance(overrides[0], str):
+        overrides = parse_overrides(overrides)
+    experiment = _copy(experiment)
+    model_args = []
+    for override in overrides:
+        if override.section == "model" and override.name != "name":
+            model_args.append(override)  # checked once model.name is final
+        else:
+            _set_field(experiment, override)
+    # Asking for the builder's defaults also rejects an unknown model.name before any data loads.
+    defaults = _builder_defaults(experiment.model.name)
+    for override in model_args:
+        if override.name not in defaults:
+            known = [f"model.{k}" for k in ["name", *defaults]]
+            raise _unknown_key(override.key, known, f"model '{experiment.model.name}'")
+        type_ = _type_of_default(defaults[override.name])
+        value = parse_value(override.raw, type_, override.key) if type_ else _parse_literal(override.raw, override.key)
+        experiment.model.params[override.name] = value
     validate(experiment)
     return experiment
+
+
+def _set_field(experiment: Experiment, override: Override) -> None:
+    if not override.section:
+        top = [f.name for f in dataclasses.fields(Experiment) if f.name in ("seed", "description")]
+        if override.key not in top:
+            raise _unknown_key(override.key, top + ["data.*", "model.*", "train.*"], "the experiment")
+        hint = typing.get_type_hints(Experiment)[override.key]
+        setattr(experiment, override.key, parse_value(override.raw, hint, override.key))
+        return
+    section = getattr(experiment, override.section)
+    hints = typing.get_type_hints(type(section))
+    if override.name not in hints or override.name == "params":
+        known = [f"{override.section}.{k}" for k in hints if k != "params"]
+        raise _unknown_key(override.key, known, override.section)
+    setattr(section, override.name, parse_value(override.raw, hints[override.name], override.key))
+
+
+def _builder_defaults(model_name: str) -> dict:
+    """The builder's keyword defaults: the one place config asks the model registry."""
+    from nnkeras.models import builder_defaults  # imports only the registry until a builder is asked for
+
+    return builder_defaults(model_name)
 
 
 def _copy(experiment: Experiment) -> Experiment:

@@ -14,14 +14,13 @@ learning curves) in the group folder. `group.json` lists the variants, so
 from __future__ import annotations
 
 import contextlib
-import difflib
-import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
 from nnkeras import runs
 from nnkeras.config import Experiment, apply_overrides, smoke
 from nnkeras.errors import NNKerasError
+from nnkeras.userfiles import find_user_file, import_file, user_files
 
 GROUP = "group.json"
 
@@ -34,50 +33,12 @@ class Plan:
     group: str | None = None
 
 
-def experiment_dirs() -> list[Path]:
-    """Where experiment files are looked up: ./experiments, then the source checkout's."""
-    here = Path.cwd() / "experiments"
-    checkout = Path(__file__).resolve().parent.parent / "experiments"
-    return [d for d in dict.fromkeys([here, checkout]) if d.is_dir()]
-
-
 def experiment_files() -> list[Path]:
-    seen: dict[str, Path] = {}
-    for folder in experiment_dirs():
-        for path in sorted(folder.glob("[!_]*.py")):
-            seen.setdefault(path.stem, path)
-    return list(seen.values())
+    return user_files("experiments")
 
 
 def find_experiment_file(name_or_file: str) -> Path:
-    path = Path(name_or_file)
-    if path.suffix == ".py":
-        if not path.is_file():
-            raise NNKerasError(f"{path}: no such experiment file")
-        return path
-    for candidate in experiment_files():
-        if candidate.stem == name_or_file:
-            return candidate
-    names = [p.stem for p in experiment_files()]
-    guess = difflib.get_close_matches(name_or_file, names, n=1)
-    hint = f"did you mean '{guess[0]}'? " if guess else ""
-    raise NNKerasError(f"unknown experiment '{name_or_file}'; {hint}known: {', '.join(names) or 'none found'}"
-                       " (or pass the path of a .py file that defines EXPERIMENT)")
-
-
-def import_file(path: Path, prefix: str):
-    """Run a user's .py file (experiment or tuning job) as a module.
-
-    A syntax error is a one-line NNKerasError with file and line; an exception
-    raised by the file's own code keeps its traceback, which points into it.
-    """
-    spec = importlib.util.spec_from_file_location(f"{prefix}_{path.stem}", path)
-    module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
-    except SyntaxError as exc:
-        raise NNKerasError(f"{path}:{exc.lineno}: {exc.msg}; fix the file") from None
-    return module
+    return find_user_file(name_or_file, "experiments", "experiment", "EXPERIMENT")
 
 
 def load_plan(name_or_file: str) -> Plan:
@@ -95,9 +56,9 @@ def load_plan(name_or_file: str) -> Plan:
     raise NNKerasError(f"{path}: defines neither EXPERIMENT = Experiment(...) nor EXPERIMENTS = [Experiment(...), ...]")
 
 
-def prepare(plan: Plan, overrides: list[str], model_defaults, shrink: bool) -> Plan:
+def prepare(plan: Plan, overrides: list[str], shrink: bool) -> Plan:
     """Apply `--set` overrides (and `--smoke`) to every experiment; all are checked before any is run."""
-    experiments = [apply_overrides(e, overrides, model_defaults=model_defaults) for e in plan.experiments]
+    experiments = [apply_overrides(e, overrides) for e in plan.experiments]
     if shrink:
         experiments = [smoke(e) for e in experiments]
     return Plan(experiments, plan.group)
@@ -145,7 +106,8 @@ def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[
 
 def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int) -> list:
     from nnkeras import report
-    from nnkeras.training import RunResult, train
+    from nnkeras.run_steps import RunResult
+    from nnkeras.training import train
 
     results = []
     for experiment in experiments:

@@ -1,67 +1,15 @@
-"""Plots of one run, and the table of all runs (`nnkeras report`)."""
+"""The tables across runs (`nnkeras report`), and a group's summary; the figures are in nnkeras.plots."""
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from nnkeras import runs  # noqa: E402
-
-
-def plot_learning_curves(history: list[dict], path: Path) -> None:
-    """Loss and accuracy per epoch, training against validation."""
-    frame = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        for prefix, label in (("", "train"), ("val_", "validation")):
-            if prefix + metric in frame:
-                ax.plot(frame["epoch"], frame[prefix + metric], marker="o", label=label)
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(metric)
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle("Learning curves")
-    fig.tight_layout()
-    runs.write_atomic(path, _png(fig))
-
-
-def plot_confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str) -> bytes:
-    """Save the test-set confusion matrix; return the PNG bytes (also sent to TensorBoard)."""
-    size = max(5, 0.5 * len(class_names) + 2)
-    fig, ax = plt.subplots(figsize=(size, size))
-    ax.imshow(matrix, cmap="Blues")
-    ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
-    ax.set_xlabel("predicted")
-    ax.set_ylabel("true")
-    ax.set_title(title)
-    if len(class_names) <= 20:
-        threshold = matrix.max() / 2 if matrix.size else 0
-        for (i, j), count in np.ndenumerate(matrix):
-            ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
-                    color="white" if count > threshold else "black")
-    fig.tight_layout()
-    png = _png(fig)
-    runs.write_atomic(path, png)
-    return png
-
-
-def _png(fig) -> bytes:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+from nnkeras import runs
+from nnkeras.config import OBJECTIVES
+from nnkeras.plots import plot_comparison
 
 
 REPORT_COLUMNS = [
@@ -109,28 +57,6 @@ def _read(path: Path) -> dict:
     return value if isinstance(value, dict) else {}
 
 
-def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) -> None:
-    """Overlaid learning curves of several runs: validation solid, training dashed,
-    so a widening gap (overfitting) is visible per variant."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for (name, history), color in zip(histories.items(), plt.cm.tab10.colors * 3):
-        frame = pd.DataFrame(history)
-        for ax, metric in zip(axes, ("loss", "accuracy")):
-            if f"val_{metric}" in frame:
-                ax.plot(frame["epoch"], frame[f"val_{metric}"], color=color, label=name)
-            if metric in frame:
-                ax.plot(frame["epoch"], frame[metric], color=color, linestyle="--", alpha=0.6)
-    for ax, metric in zip(axes, ("loss", "accuracy")):
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
-        ax.set_ylabel(f"{metric} (solid: validation, dashed: train)")
-        ax.grid(alpha=0.3)
-    axes[1].legend(fontsize=8)
-    fig.suptitle(title)
-    fig.tight_layout()
-    runs.write_atomic(path, _png(fig))
-
-
 def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
     """summary.csv / summary.md / summary.png for a group of variant runs."""
     group_dir = Path(group_dir)
@@ -151,7 +77,7 @@ SEARCH_COLUMNS = ["job", "tuner", "objective", "trials", "completed", "failed", 
 
 
 def searches_table(runs_dir: str | Path) -> pd.DataFrame:
-    """One row per hyperparameter search under `runs_dir` (folders with a search.json; see nnkeras.tuning_search)."""
+    """One row per hyperparameter search under `runs_dir` (folders with a search.json; see nnkeras.tuning.search)."""
     rows = []
     for spec in sorted(Path(runs_dir).rglob("search.json")):
         folder, info = spec.parent, _read(spec)
@@ -181,9 +107,11 @@ def _read_trials(path: Path) -> pd.DataFrame | None:
 
 
 def _best_trial(trials: pd.DataFrame | None, objective: str | None) -> dict:
-    """The best completed trial's score and id; accuracies are maximised, losses minimised."""
+    """The best completed trial's score and id, in the objective's direction (config.OBJECTIVES)."""
     done = trials[trials["status"] == "completed"] if trials is not None else pd.DataFrame()
     if done.empty:
         return {"best_score": None, "best_trial": None}
-    best = done.loc[done["score"].idxmin() if "loss" in str(objective) else done["score"].idxmax()]
+    if OBJECTIVES.get(objective) is None:  # a hand-edited search.json: no direction to rank by
+        return {"best_score": None, "best_trial": None}
+    best = done.loc[done["score"].idxmin() if OBJECTIVES[objective] == "min" else done["score"].idxmax()]
     return {"best_score": float(best["score"]), "best_trial": f"trial_{best['trial']}"}

@@ -1,59 +1,44 @@
-"""The one trainer: `train(experiment, run_dir) -> RunResult`.
+"""The one trainer: `train(experiment, run_dir) -> RunResult`, and its Keras engine.
 
-Everything an experiment needs happens here, in this order: check the config,
+Everything an experiment needs happens in this order: check the config,
 seed every generator, load the data, build the model (all before the run
 directory exists, so bad input writes nothing), then compile, fit with the
 callbacks, evaluate on the test set and write the run directory.
+
+`train.engine` says who trains: `keras` (the fast path, model.fit or
+tf.distribute, below) or `numpy` (nnkeras.scratch.run); `auto` takes the
+model's own kind (models.engine_for). The steps both share are in run_steps.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import math
 import os
 import shutil
 import tempfile
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter out of the output
 
 import keras  # noqa: E402
-import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nnkeras import data as datasets  # noqa: E402
-from nnkeras import distributed, fastfit, models, report, runs  # noqa: E402
-from nnkeras.callbacks import (  # noqa: E402
-    RunCheckpoint, confusion_matrix, forget_epochs_from, write_graph, write_hparams, write_test_summaries)
-from nnkeras.config import Experiment, TrainConfig, check_name, flat, validate  # noqa: E402
-from nnkeras.errors import NNKerasError  # noqa: E402
-from nnkeras.embeddings import embedding_metrics  # noqa: E402
+from nnkeras import distributed, fastfit, models, runs  # noqa: E402
+from nnkeras.callbacks import RunCheckpoint  # noqa: E402
+from nnkeras.config import Experiment, validate  # noqa: E402
+from nnkeras.run_steps import (  # noqa: E402
+    RunResult, begin_logging, compile_model, finish_run, prepare_run_dir, read_state, start)
 
 
-@dataclass
-class RunResult:
-    run_dir: Path
-    metrics: dict
-    history: list[dict] = field(default_factory=list)
-
-
-def make_optimizer(cfg: TrainConfig):
-    if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
-    return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-            "rmsprop": keras.optimizers.RMSprop}[cfg.optimizer](cfg.learning_rate)
-
-
-def compile_model(model, cfg: TrainConfig, loss) -> None:
-    # The builders output logits, so the loss applies the softmax: once.
-    model.compile(
-        optimizer=make_optimizer(cfg),
-        loss=loss,
-        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-    )
+def with_engine(experiment: Experiment) -> Experiment:
+    """`experiment` with train.engine resolved (`auto` -> the model's kind), as config.json records it."""
+    validate(experiment)
+    engine = models.engine_for(experiment.model.name, experiment.train.engine)
+    return dataclasses.replace(experiment, train=dataclasses.replace(experiment.train, engine=engine))
 
 
 def training_batches(x, y, batch_size: int, seed: int, first_epoch: int, epochs: int):
@@ -87,13 +72,11 @@ def in_batches(x, y=None, batch_size: int = 512):
 def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
           dataset: datasets.Dataset | None = None) -> RunResult:
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
-    from nnkeras import scratch
-
-    if scratch.handles(experiment):  # the NumPy MLP: its own loop, the same callbacks and run directory
+    experiment = with_engine(experiment)
+    if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
         from nnkeras.scratch.run import train_scratch
 
-        return train_scratch(experiment, run_dir, resume=resume, verbose=verbose, dataset=dataset)
-    validate(experiment)
+        return train_scratch(experiment, Path(run_dir), resume=resume, verbose=verbose, dataset=dataset)
     with released_graphs():  # groups and searches train many models in one process
         return _train_keras(experiment, Path(run_dir), resume, verbose, dataset)
 
@@ -127,10 +110,7 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
     strategy = distributed.strategy_for(experiment.train.distribution)
     if strategy is not None:
         distributed.check_batch_size(experiment.train.batch_size, strategy)
-    keras.backend.clear_session()  # free the previous run's graphs: groups and searches train many models
-    keras.utils.set_random_seed(experiment.seed)
-    tf.config.experimental.enable_op_determinism()
-    data = dataset or datasets.load(experiment.data, experiment.seed)
+    data = start(experiment, dataset)
     state = read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth
         model, state = _model(experiment, data, run_dir, state)
@@ -160,58 +140,11 @@ def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
     return model, RunCheckpoint.fresh_state()
 
 
-def read_state(run_dir: Path) -> dict | None:
-    path = run_dir / runs.CHECKPOINTS / runs.STATE
-    if not path.is_file():
-        return None  # killed before the first epoch ended
-    state = runs.read_json(path)
-    missing = sorted(set(RunCheckpoint.fresh_state()) - set(state)) if isinstance(state, dict) else ["all"]
-    if missing:
-        raise NNKerasError(f"{path}: not a checkpoint state (missing {', '.join(missing)}); restore the file,"
-                           " or start a new run")
-    wrong = [key for key, ok in _STATE_TYPES.items() if key in state and not ok(state[key])]
-    if wrong:
-        raise NNKerasError(f"{path}: not a checkpoint state (wrong type for {', '.join(wrong)}); restore the file,"
-                           " or start a new run")
-    if state["checkpoint"] is not None:  # a file name inside checkpoints/, never a path elsewhere
-        check_name(state["checkpoint"], f"{path}: checkpoint")
-    return state
-
-
-def _number(value) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _count(value) -> bool:
-    return _number(value) and isinstance(value, int) and value >= 0
-
-
-_STATE_TYPES = {  # what RunCheckpoint writes, checked before a resumed run trusts it
-    "epoch": _count, "wait": _count, "best_epoch": lambda v: v is None or _count(v),
-    "train_seconds": _number, "best_val_loss": lambda v: v is None or _number(v),
-    "history": lambda v: isinstance(v, list) and all(isinstance(row, dict) for row in v),
-    "checkpoint": lambda v: v is None or isinstance(v, str), "stop_reason": lambda v: v is None or isinstance(v, str),
-    "seed_generators": lambda v: isinstance(v, list),
-}
-
-
-def prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
-    run_dir.mkdir(parents=True, exist_ok=resume)
-    if resume:  # one process writes a run directory: what a killed one left half-written is garbage
-        runs.remove_temporaries(run_dir)
-    runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
-    runs.write_json(run_dir / runs.DATA_SPEC, data.spec.to_dict())
-
-
 def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbose: int, strategy=None) -> None:
     cfg = experiment.train
     tb_dir = run_dir / runs.TENSORBOARD
     first_epoch = state["epoch"]
-    if first_epoch == 0:
-        write_hparams(tb_dir, flat(experiment), run_id=f"{experiment.name}/{run_dir.name}")
-        write_graph(tb_dir, model)
-    else:  # resumed: this run logs epochs first_epoch.. again
-        forget_epochs_from(tb_dir, first_epoch)
+    begin_logging(run_dir, experiment, model, first_epoch)
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
@@ -247,38 +180,3 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
     )
 
 
-def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict) -> RunResult:
-    """Evaluate the best model on the test set and write the rest of the run directory."""
-    best = run_dir / runs.CHECKPOINTS / runs.BEST
-    if best.is_file():
-        model = models.load_model(best)
-    runs.save_model_atomic(model, run_dir / runs.MODEL)
-    loss, accuracy, logits = fastfit.evaluate_in_memory(model, data.x_test, data.y_test)
-    matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)
-    epochs_run = state["epoch"]
-    title = f"{experiment.name}: test accuracy {accuracy:.4f}"
-    png = report.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
-    forget_epochs_from(run_dir / runs.TENSORBOARD / "test", 0)  # a finish cut short by a kill wrote them once
-    write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png)
-    if state["history"]:
-        report.plot_learning_curves(state["history"], run_dir / runs.LEARNING_CURVES)
-    metrics = {
-        "experiment": experiment.name,
-        "status": state["stop_reason"] or "complete",
-        "test_accuracy": float(accuracy),
-        "test_loss": float(loss),
-        "epochs_run": epochs_run,
-        "best_epoch": state["best_epoch"],
-        "best_val_loss": state["best_val_loss"],
-        "train_seconds": round(state["train_seconds"], 3),
-        "params": int(model.count_params()),
-        "dataset": data.spec.name,
-        **data.sizes(),
-        "seed": experiment.seed,
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
-    }
-    if data.x_holdout is not None:
-        metrics.update(embedding_metrics(model, data))
-    runs.write_json(run_dir / runs.METRICS, metrics)  # last: its presence marks the run complete
-    return RunResult(run_dir, metrics, state["history"])

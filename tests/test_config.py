@@ -12,7 +12,7 @@ def base():
 
 
 def override(*items):
-    return apply_overrides(base(), list(items), model_defaults=models.builder_defaults)
+    return apply_overrides(base(), list(items))
 
 
 def test_overrides_are_parsed_to_the_field_type():

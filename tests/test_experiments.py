@@ -35,7 +35,7 @@ def test_experiment_runs_at_smoke_size(name, tmp_path, mnist_idx_dir, cifar_dir,
                 "titanic_dir": titanic_dir}
     overrides = local_data(name, fixtures)
     assert overrides is not None, f"experiments/{name}.py has no smoke data in tests/test_experiments.py"
-    plan = launch.prepare(launch.load_plan(name), overrides, models.builder_defaults, shrink=True)
+    plan = launch.prepare(launch.load_plan(name), overrides, shrink=True)
     folder, results = launch.run_plan(plan, tmp_path / "runs", verbose=0)
     assert len(results) == len(plan.experiments)
     for result in results:
@@ -48,7 +48,7 @@ def test_experiment_runs_at_smoke_size(name, tmp_path, mnist_idx_dir, cifar_dir,
 
 def test_arcface_reports_verification_on_unseen_identities(tmp_path, mnist_idx_dir):
     plan = launch.prepare(launch.load_plan("arcface_embedding"),
-                          ["data.name=mnist", f"data.dir={mnist_idx_dir}"], models.builder_defaults, shrink=True)
+                          ["data.name=mnist", f"data.dir={mnist_idx_dir}"], shrink=True)
     _, (result,) = launch.run_plan(plan, tmp_path, verbose=0)
     metrics = result.metrics
     assert metrics["n_holdout"] > 0

@@ -28,9 +28,9 @@ def mlp_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def converted(mlp_run):
     """Every quantisation mode of the MLP run, converted once: mode -> report."""
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
-    return {mode: export.convert(mlp_run, mode) for mode in MODES}
+    return {mode: export.convert(mlp_run, mode).report for mode in MODES}
 
 
 def builtin_only(path) -> bool:
@@ -49,7 +49,7 @@ def file_for(run_dir, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_every_mode_writes_a_verified_builtin_only_tflite(mlp_run, converted, mode):
-    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.export.litert import LiteRTModel
     from nnkeras import data
     from nnkeras.config import Experiment
 
@@ -75,8 +75,8 @@ def test_float_modes_match_keras_logits_closely(converted):
 
 
 def test_int8_io_has_int8_tensors_and_metadata_reads_back(mlp_run, converted):
-    from nnkeras.litert_runner import LiteRTModel, to_input
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export.litert import LiteRTModel, to_input
+    from nnkeras.export.flatbuffer import read_metadata
 
     path = file_for(mlp_run, "int8-io")
     metadata = read_metadata(path)
@@ -98,7 +98,7 @@ def test_int8_io_has_int8_tensors_and_metadata_reads_back(mlp_run, converted):
 
 
 def test_float_metadata_has_no_quantisation(mlp_run, converted):
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export.flatbuffer import read_metadata
 
     metadata = read_metadata(file_for(mlp_run, "none"))
     assert metadata["quantization"] == {"mode": "none", "input": None, "output": None}
@@ -106,9 +106,9 @@ def test_float_metadata_has_no_quantisation(mlp_run, converted):
 
 
 def test_embedding_metadata_changes_nothing_the_interpreter_sees(mlp_run):
-    from nnkeras import export
-    from nnkeras.litert_runner import LiteRTModel
-    from nnkeras.tflite_metadata import embed_metadata, read_metadata
+    from nnkeras.export import convert as export
+    from nnkeras.export.litert import LiteRTModel
+    from nnkeras.export.flatbuffer import embed_metadata, read_metadata
 
     plain = export.to_tflite(export.load_run(mlp_run), "int8")
     once = embed_metadata(plain, {"a": 1})
@@ -221,7 +221,7 @@ def sequence_run(tmp_path, unroll: bool):
 
 
 def test_plain_lstm_fails_naming_the_layer_and_the_fix(tmp_path):
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     with pytest.raises(NNKerasError) as error:
         export.convert(sequence_run(tmp_path, unroll=False))
@@ -233,10 +233,10 @@ def test_plain_lstm_fails_naming_the_layer_and_the_fix(tmp_path):
 
 @pytest.mark.parametrize("mode", ["none", "int8"])
 def test_unrolled_bidirectional_lstm_converts_with_builtins(tmp_path, mode):
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     run_dir = sequence_run(tmp_path, unroll=True)
-    report = export.convert(run_dir, mode)
+    report = export.convert(run_dir, mode).report
     assert report["passed"] and builtin_only(file_for(run_dir, mode))
 
 
@@ -263,11 +263,11 @@ def token_run(tmp_path):
 
 @pytest.mark.parametrize("mode", ["none", "int8-io"])
 def test_token_id_inputs_stay_integers(tmp_path, mode):
-    from nnkeras import export
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export import convert as export
+    from nnkeras.export.flatbuffer import read_metadata
 
     run_dir, dataset = token_run(tmp_path)
-    report = export.convert(run_dir, mode, dataset=dataset)
+    report = export.convert(run_dir, mode, dataset=dataset).report
     metadata = read_metadata(file_for(run_dir, mode))
     assert report["passed"] and metadata["input"]["dtype"] == "int32"
     assert metadata["input"]["tensor_dtype"] == "int32"  # ids are never quantised
@@ -280,7 +280,7 @@ def test_token_id_inputs_stay_integers(tmp_path, mode):
 
 def test_onnx_matches_keras_in_onnxruntime(mlp_run):
     pytest.importorskip("tf2onnx")
-    from nnkeras.export_onnx import read_onnx_metadata
+    from nnkeras.export.onnx import read_onnx_metadata
 
     result = run_cli("convert", str(mlp_run), "--format", "onnx")
     assert result.returncode == 0, result.stderr
@@ -291,7 +291,7 @@ def test_onnx_matches_keras_in_onnxruntime(mlp_run):
 
 
 def test_onnx_without_the_extra_says_how_to_install_it(mlp_run, monkeypatch):
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     monkeypatch.setitem(sys.modules, "tf2onnx", None)  # import tf2onnx now raises ImportError
     with pytest.raises(NNKerasError, match=r"pip install 'nnkeras\[onnx\]'"):
@@ -348,11 +348,11 @@ def zoo_runs(tmp_path_factory):
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("builder", sorted(ZOO))
 def test_zoo_model_converts_runs_and_agrees(zoo_runs, builder, mode):
-    from nnkeras import export
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export import convert as export
+    from nnkeras.export.flatbuffer import read_metadata
 
     run_dir = zoo_runs(builder)
-    report = export.convert(run_dir, mode)
+    report = export.convert(run_dir, mode).report
     assert report["passed"], report
     assert builtin_only(file_for(run_dir, mode))
     metadata = read_metadata(file_for(run_dir, mode))
@@ -372,7 +372,7 @@ def test_the_stdlib_reader_for_apps_agrees_with_the_schema_reader(mlp_run, conve
     import importlib.util
 
     from conftest import REPO
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export.flatbuffer import read_metadata
 
     spec = importlib.util.spec_from_file_location("mobile_read_metadata", REPO / "mobile" / "read_metadata.py")
     reader = importlib.util.module_from_spec(spec)
@@ -384,7 +384,7 @@ def test_the_stdlib_reader_for_apps_agrees_with_the_schema_reader(mlp_run, conve
 
 
 def export_plain_tflite(run_dir) -> bytes:
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     return export.to_tflite(export.load_run(run_dir), "none")
 
@@ -433,11 +433,11 @@ def table_run(tmp_path_factory):
 
 @pytest.mark.parametrize("mode", ["none", "dynamic", "float16", "int8"])
 def test_wide_deep_converts_to_builtins_and_agrees_with_keras(table_run, mode):
-    from nnkeras import export
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export import convert as export
+    from nnkeras.export.flatbuffer import read_metadata
 
     run_dir, dataset = table_run
-    report = export.convert(run_dir, mode, dataset=dataset)
+    report = export.convert(run_dir, mode, dataset=dataset).report
     path = file_for(run_dir, mode)
     assert report["passed"] and builtin_only(path), report
     assert report["keras_accuracy"] > 0.85  # the rule was learnt: agreement is judged on clear margins
@@ -453,9 +453,9 @@ def test_encoded_rows_in_litert_give_the_keras_logits_of_raw_rows(table_run):
     """encode() mirrors the model's own lookups, unseen and missing values included; tensors match by name."""
     import tensorflow as tf
 
-    from nnkeras import export
+    from nnkeras.export import convert as export
     from nnkeras.data.tabular import encode, to_columns
-    from nnkeras.litert_runner import LiteRTModel
+    from nnkeras.export.litert import LiteRTModel
 
     run_dir, dataset = table_run
     export.convert(run_dir, "none", dataset=dataset)
@@ -474,7 +474,7 @@ def test_encoded_rows_in_litert_give_the_keras_logits_of_raw_rows(table_run):
 
 
 def test_tables_refuse_int8_io_and_onnx_with_the_alternative(table_run):
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     run_dir, dataset = table_run
     with pytest.raises(NNKerasError, match="int8-io: a table model .* use --quantize int8"):

@@ -7,7 +7,8 @@ import pytest
 
 from nnkeras import fastfit, models
 from nnkeras.data import DataSpec
-from nnkeras.training import compile_model, in_batches, training_batches
+from nnkeras.run_steps import compile_model
+from nnkeras.training import in_batches, training_batches
 
 SPEC = DataSpec("s", (5, 5, 1), 3, ("a", "b", "c"))
 

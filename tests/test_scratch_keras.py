@@ -6,7 +6,8 @@ import pytest
 from nnkeras.data import DataSpec
 from nnkeras.scratch import MLP, SGD, Adam, initializers
 from nnkeras.scratch.fit import batch_order
-from nnkeras.scratch.twin import build_scratch_mlp, copy_to_keras, dense_layers
+from nnkeras.models.scratch_twin import build_scratch_mlp, dense_layers
+from nnkeras.scratch.twin import copy_to_keras
 
 SPEC = DataSpec("tiny", (6,), 3, ("a", "b", "c"))
 

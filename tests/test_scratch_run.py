@@ -168,3 +168,52 @@ def test_cli_lists_scratch_and_smoke_runs_it_offline(tmp_path, capsys):
     assert metrics["params"] == 784 * 24 + 24 + 24 * 10 + 10
     assert metrics["test_accuracy"] > 0.3  # real digits, 460 training images, 2 epochs: well above chance (0.1)
     assert json.loads((run_dir / runs.CONFIG).read_text())["model"]["params"]["hidden"] == [24]
+
+
+def test_killed_scratch_run_resumes_with_each_epoch_once_in_tensorboard(tmp_path):
+    """SIGKILL a real `nnkeras run` of the NumPy engine after a checkpoint, then `--resume` it.
+
+    The kill may land after TensorBoard logged an epoch that no checkpoint
+    holds; to make that case certain, the test also logs such an epoch itself
+    before resuming. The resumed run trains it again, and must show it once.
+    """
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import tensorflow as tf
+
+    runs_dir, slow = tmp_path / "runs", experiment(epochs=40)
+    experiment_file = tmp_path / "long_scratch.py"
+    experiment_file.write_text("from nnkeras import Experiment\n"
+                               f"EXPERIMENT = Experiment.from_dict({json.loads(slow.to_json())!r})\n")
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    repo = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen([sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir",
+                                str(runs_dir)], cwd=repo, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    deadline, state_files = time.monotonic() + 120, []
+    while time.monotonic() < deadline and not state_files and process.poll() is None:
+        state_files = list(runs_dir.glob("tiny/*/checkpoints/state.json"))
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state_files, "the run never reached its first checkpoint"
+    run_dir = state_files[0].parent.parent
+    assert not (run_dir / runs.METRICS).exists(), "the run finished before it could be killed"
+    assert json.loads((run_dir / runs.CONFIG).read_text())["train"]["engine"] == "numpy"
+    checkpointed = json.loads(state_files[0].read_text())["epoch"]
+    with tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD / "train")).as_default():
+        tf.summary.scalar("epoch_loss", 99.0, step=checkpointed)  # an epoch logged past the checkpoint
+
+    resumed = subprocess.run([sys.executable, "-m", "nnkeras", "run", "--resume", str(run_dir)],
+                             cwd=repo, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    logged = [e.step for e in _tags(run_dir / runs.TENSORBOARD / "train").Tensors("epoch_loss")]
+    assert sorted(logged) == list(range(40))  # each epoch once
+    assert 99.0 not in [float(tf.make_ndarray(e.tensor_proto)) for e in
+                        _tags(run_dir / runs.TENSORBOARD / "train").Tensors("epoch_loss")]
+    assert json.loads((run_dir / runs.METRICS).read_text())["epochs_run"] == 40

@@ -17,7 +17,7 @@ def group(tmp_path_factory):
 
     tiny = ["data.name=synthetic", "data.shape=8,8,1", "data.num_classes=3", "data.size=300",
             "model.hidden=" + ",".join(["16"] * 10), "train.histogram_freq=0"]
-    plan = launch.prepare(launch.load_plan("vanishing_gradients"), tiny, models.builder_defaults, shrink=True)
+    plan = launch.prepare(launch.load_plan("vanishing_gradients"), tiny, shrink=True)
     group_dir, results = launch.run_plan(plan, tmp_path_factory.mktemp("runs"), verbose=0)
     return group_dir, {r.run_dir.name: r for r in results}
 
@@ -71,7 +71,8 @@ def test_keras_callback_and_numpy_backprop_measure_the_same_norms(tmp_path):
     from nnkeras.data import DataSpec
     from nnkeras.scratch import MLP
     from nnkeras.scratch.run import ScratchGradientNorms
-    from nnkeras.scratch.twin import build_scratch_mlp, copy_to_keras
+    from nnkeras.models.scratch_twin import build_scratch_mlp
+    from nnkeras.scratch.twin import copy_to_keras
 
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 5)), rng.integers(0, 4, size=64)

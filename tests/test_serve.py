@@ -24,7 +24,7 @@ from test_training import smoke_experiment
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from nnkeras import export
+    from nnkeras.export import convert as export
     from nnkeras.training import train
 
     run_dir = train(smoke_experiment(), tmp_path_factory.mktemp("runs") / "mlp").run_dir
@@ -239,7 +239,7 @@ def test_token_id_model_takes_integer_ids_only(tmp_path):
     """A token-id classifier's .tflite: ids pass as they are; fractions and unknown ids are 400s."""
     import keras
 
-    from nnkeras import export
+    from nnkeras.export import convert as export
     from nnkeras.serve import create_app
     from test_export import token_run
 
@@ -264,7 +264,7 @@ def test_token_id_model_takes_integer_ids_only(tmp_path):
 @pytest.fixture(scope="module")
 def table_server(table_run):
     """The wide_deep run converted (float32 and int8), the float file served by `nnkeras serve`."""
-    from nnkeras import export
+    from nnkeras.export import convert as export
 
     run_dir, dataset = table_run
     for mode in ("none", "int8"):

@@ -211,7 +211,7 @@ def table_rows(draw):
 
 
 def test_fuzzed_table_rows_never_get_a_5xx(table_run):
-    from nnkeras import export
+    from nnkeras.export import convert as export
     from nnkeras.serve import create_app
 
     run_dir, dataset = table_run

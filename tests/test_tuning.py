@@ -17,10 +17,13 @@ import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import metadata as hparams_metadata
 
-from nnkeras import cli, report, runs, tuning, tuning_results, tuning_search
+from nnkeras import cli, report, runs
+from nnkeras.tuning import jobs as tuning
+from nnkeras.tuning import results as tuning_results
+from nnkeras.tuning import search as tuning_search
 from nnkeras.config import flat, smoke
 from nnkeras.errors import ConfigError, NNKerasError
-from nnkeras.tuning_tuner import make_oracle
+from nnkeras.tuning.tuner import make_oracle
 from conftest import run_cli
 
 JOB = '''

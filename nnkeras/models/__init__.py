@@ -27,8 +27,10 @@ BUILDERS = {
     "wide_deep": "nnkeras.models.wide_deep:build_wide_deep",
     "arcface": "nnkeras.models.arcface:build_arcface",
     # The NumPy MLP of nnkeras.scratch: its builder makes the Keras twin the weights are copied into.
-    "scratch_mlp": "nnkeras.scratch.twin:build_scratch_mlp",
+    "scratch_mlp": "nnkeras.models.scratch_twin:build_scratch_mlp",
 }
+# Models whose own kind is NumPy: train.engine=auto hands them to nnkeras.scratch.run.
+NUMPY_MODELS = ("scratch_mlp",)
 
 
 def _import(path: str):
@@ -67,6 +69,16 @@ def build(name: str, input_spec, params: dict):
         return _builder(name)(input_spec, **params)
     except (ValueError, TypeError) as exc:
         raise ConfigError(f"model '{name}': {exc}") from None
+
+
+def engine_for(name: str, engine: str = "auto") -> str:
+    """The engine that trains model `name`: `engine` itself, or for `auto` the model's kind."""
+    if engine == "auto":
+        return "numpy" if name in NUMPY_MODELS else "keras"
+    if engine == "numpy" and name not in NUMPY_MODELS:
+        raise ConfigError(f"train.engine=numpy trains only the NumPy models ({', '.join(NUMPY_MODELS)}), not"
+                          f" model '{name}'; use train.engine=auto or keras")
+    return engine
 
 
 def loss_for(name: str, params: dict):
@@ -114,4 +126,5 @@ def describe() -> dict[str, str]:
     return out
 
 
-__all__ = ["BUILDERS", "build", "builder_defaults", "describe", "load_model", "loss_for"]
+__all__ = ["BUILDERS", "NUMPY_MODELS", "build", "builder_defaults", "describe", "engine_for", "load_model",
+           "loss_for"]

@@ -9,8 +9,8 @@
     fit           mini-batch training and evaluation
     gradcheck     backprop against central differences, float64
     checks        input checks that run before any training step
-    twin          the equivalent Keras model, and copying weights into it
-    run           `nnkeras run scratch_mlp`: training into a normal run directory
+    twin          copying weights into the equivalent Keras model (nnkeras.models.scratch_twin)
+    run           the NumPy engine: `nnkeras run scratch_mlp` into a normal run directory
 
 Everything is float64 and imports only NumPy; `twin` and `run` bring in Keras.
 """
@@ -19,13 +19,4 @@ from nnkeras.scratch.mlp import MLP
 from nnkeras.scratch.neuron import SigmoidNeuron
 from nnkeras.scratch.optimizers import SGD, Adam
 
-MODEL_NAME = "scratch_mlp"
-
-
-def handles(experiment) -> bool:
-    """True for experiments that the NumPy code trains (model scratch_mlp, engine numpy)."""
-    model = experiment.model
-    return model.name == MODEL_NAME and model.params.get("engine", "numpy") == "numpy"
-
-
-__all__ = ["MLP", "MODEL_NAME", "SGD", "Adam", "SigmoidNeuron", "handles"]
+__all__ = ["MLP", "SGD", "Adam", "SigmoidNeuron"]

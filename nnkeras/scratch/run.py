@@ -4,10 +4,10 @@ This is a custom training loop in Keras's sense: NumPy does every forward
 pass, backward pass and update, and the callbacks of the Keras trainer
 (TensorBoard, RunCheckpoint, GradientNorms) are driven through a
 `keras.callbacks.CallbackList` whose model is the Keras twin
-(`nnkeras.scratch.twin`), refreshed with the scratch weights before every
+(`nnkeras.models.scratch_twin`), refreshed with the scratch weights before every
 epoch end. So a scratch run has the files, TensorBoard tags, checkpoints,
 early stopping and divergence handling of a Keras run by construction; its
-best model is saved as model.keras and `nnkeras.training.finish_run` scores it
+best model is saved as model.keras and `nnkeras.run_steps.finish_run` scores it
 on the test set exactly as it scores any run (the twin computes what the
 scratch net computes, in float32: see tests/test_scratch_keras.py), so
 export and serving take a scratch run like any other.
@@ -25,18 +25,17 @@ from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
 from nnkeras import data as datasets
 from nnkeras import models, runs
-from nnkeras.callbacks import GradientNorms, RunCheckpoint, write_graph, write_hparams
-from nnkeras.config import Experiment, flat, validate
+from nnkeras.callbacks import GradientNorms, RunCheckpoint
+from nnkeras.config import Experiment
 from nnkeras.errors import DataError
 from nnkeras.scratch import optimizers
 from nnkeras.scratch.fit import evaluate, kernel_gradients, train_epoch
 from nnkeras.scratch.mlp import MLP
 from nnkeras.scratch.twin import copy_to_keras
-from nnkeras.training import RunResult, finish_run, prepare_run_dir, read_state, compile_model
+from nnkeras.run_steps import RunResult, begin_logging, compile_model, finish_run, prepare_run_dir, read_state, start
 
 SCRATCH_STATE = "scratch-epoch-{:04d}.npz"
 SCRATCH_STATES = "scratch-epoch-*.npz"  # every epoch's, for the cleanup
@@ -45,14 +44,11 @@ GRADIENT_BATCH = 256  # examples of the fixed batch the gradient norms are measu
 
 def train_scratch(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
                   dataset: datasets.Dataset | None = None) -> RunResult:
-    """Train the NumPy MLP of `experiment` into `run_dir`: `nnkeras.training.train` for scratch models."""
-    validate(experiment)
+    """Train the NumPy MLP of `experiment` into `run_dir`: what `nnkeras.training.train` calls for
+    train.engine=numpy (the experiment comes checked, its engine resolved)."""
     cfg = experiment.train
     optimizer = optimizers.make(cfg.optimizer, cfg.learning_rate, cfg.momentum)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(experiment.seed)  # the twin's throwaway initial draw; the net has its own generator
-    tf.config.experimental.enable_op_determinism()
-    data = dataset or datasets.load(experiment.data, experiment.seed)
+    data = start(experiment, dataset)  # seeds the twin's throwaway initial draw; the net has its own generator
     twin = models.build(experiment.model.name, data.spec, experiment.model.params)
     compile_model(twin, cfg, models.loss_for(experiment.model.name, experiment.model.params))
     # The twin's Keras optimizer never steps (it gives the callbacks the learning rate); building
@@ -141,9 +137,7 @@ def _fit(net, optimizer, twin, splits, experiment: Experiment, run_dir: Path, st
     cfg = experiment.train
     tb_dir = run_dir / runs.TENSORBOARD
     x, t = splits["train"]
-    if state["epoch"] == 0:
-        write_hparams(tb_dir, flat(experiment), run_id=f"{experiment.name}/{run_dir.name}")
-        write_graph(tb_dir, twin)
+    begin_logging(run_dir, experiment, twin, state["epoch"])
     chosen = [keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
               ScratchCheckpoint(run_dir, state, cfg.patience, net, optimizer)]
     if cfg.gradient_norms:

@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from nnkeras import runs
-from nnkeras.report import _png, plt
-from nnkeras.tuning import Job
+from nnkeras.plots import plot_tuner_comparison
+from nnkeras.tuning.jobs import Job
 
 COLUMNS = ["tuner", "trials", "completed", "failed", "best_score", "best_trial", "trials_to_best",
            "epochs_spent", "epochs_to_best", "seconds"]
@@ -58,21 +58,6 @@ def write_comparison(tables: dict[str, pd.DataFrame], folder: Path, job: Job) ->
     shown = table.to_markdown(index=False, floatfmt=".4f")
     runs.write_atomic(folder / "comparison.md", f"# {job.name}: tuners compared ({job.objective},"
                                                 f" {job.max_trials} trials each)\n\n{shown}\n")
-    plot_comparison(tables, folder / "comparison.png", job)
+    curves = {tuner: best_so_far(trials, job.direction) for tuner, trials in tables.items()}
+    plot_tuner_comparison(curves, folder / "comparison.png", job.name, job.objective)
     return table
-
-
-def plot_comparison(tables: dict[str, pd.DataFrame], path: Path, job: Job) -> None:
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for tuner, trials in tables.items():
-        curve = best_so_far(trials, job.direction)
-        axes[0].step(curve["trial_number"], curve["best"], where="post", marker="o", label=tuner)
-        axes[1].step(curve["epochs_spent"], curve["best"], where="post", marker="o", label=tuner)
-    for ax, xlabel in zip(axes, ("trials", "epochs spent (all trials)")):
-        ax.set_xlabel(xlabel)
-        ax.set_ylabel(f"best {job.objective} so far")
-        ax.grid(alpha=0.3)
-        ax.legend()
-    fig.suptitle(f"{job.name}: grid vs random vs Bayesian vs Hyperband")
-    fig.tight_layout()
-    runs.write_atomic(path, _png(fig))

@@ -26,7 +26,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from nnkeras.errors import NNKerasError
-from nnkeras.serve_input import MAX_INSTANCES, BadRequest, model_input
+from nnkeras.serve.requests import MAX_INSTANCES, BadRequest, model_input
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # 1024 MNIST images as JSON take about 3.5 MB
 log = logging.getLogger("nnkeras.serve")
@@ -52,19 +52,19 @@ def load_predictor(path: str | Path) -> Predictor:
     if not path.is_file():
         raise NNKerasError(f"{path}: no such file or run directory; pass a run directory or a .tflite file")
     if path.suffix == ".onnx":
-        from nnkeras.export_onnx import OnnxModel, read_onnx_metadata
+        from nnkeras.export.onnx import OnnxModel, read_onnx_metadata
 
         return Predictor(read_onnx_metadata(path), OnnxModel(path).predict, "onnxruntime", str(path))
-    from nnkeras.litert_runner import LiteRTModel
-    from nnkeras.tflite_metadata import read_metadata
+    from nnkeras.export.litert import LiteRTModel
+    from nnkeras.export.flatbuffer import read_metadata
 
     metadata = read_metadata(path)
     return Predictor(metadata, LiteRTModel(path).predict, "litert", str(path))
 
 
 def _keras_predictor(run_dir: Path) -> Predictor:
-    from nnkeras.export import load_run
-    from nnkeras.export_verify import build_metadata, unquantized_io
+    from nnkeras.finished_run import load_run
+    from nnkeras.export.metadata import build_metadata, unquantized_io
 
     run = load_run(run_dir)
     metadata = build_metadata(run, "keras", "none", unquantized_io(run))

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nnkeras.errors import NNKerasError
-from nnkeras.tflite_metadata import METADATA_NAME
+from nnkeras.export.flatbuffer import METADATA_NAME
 
 OPSET = 17
 INSTALL_HINT = "pip install 'nnkeras[onnx]' (tf2onnx, onnx, onnxruntime)"
@@ -70,7 +70,7 @@ def to_onnx(run):
 def onnx_file(run):
     """Convert and embed the metadata, in memory; return (bytes, onnxruntime runner, metadata)."""
     _require_onnx()
-    from nnkeras.export_verify import build_metadata, unquantized_io
+    from nnkeras.export.metadata import build_metadata, unquantized_io
 
     proto = to_onnx(run)
     metadata = build_metadata(run, "onnx", "none", unquantized_io(run))

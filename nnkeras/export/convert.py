@@ -9,7 +9,7 @@ are allowed: the LiteRT runtime on phones has no Flex (Select TF) kernels, so
 a model that needs them must fail here, naming the layer, not on the phone.
 
 Every conversion is verified at once on the run's own test split (see
-export_verify.py); the file, its metadata JSON and the verification report
+verify.py); the file, its metadata JSON and the verification report
 are written next to each other, each atomically.
 
 A tabular (wide_deep) model goes in without its string lookups: the file
@@ -33,6 +33,9 @@ import numpy as np
 from nnkeras import runs
 from nnkeras.data.base import take
 from nnkeras.errors import NNKerasError
+from nnkeras.export import verify
+from nnkeras.export.metadata import build_metadata
+from nnkeras.finished_run import Run, load_run
 
 MODES = ("none", "dynamic", "float16", "int8", "int8-io")
 FORMATS = ("tflite", "onnx")
@@ -42,96 +45,21 @@ MAX_TABLE_CALIBRATION_ROWS = 20_000
 RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")
 
 
-@dataclass
-class Run:
-    """What a conversion needs from a run directory."""
-
-    run_dir: Path
-    experiment: object
-    spec: object
-    model: object
-    _dataset: object = None
-
-    @property
-    def dataset(self):
-        """The run's own splits, loaded on first use (it may take a while for big data)."""
-        if self._dataset is None:
-            from nnkeras import data
-
-            self._dataset = data.load(self.experiment.data, self.experiment.seed)
-        return self._dataset
-
-    @property
-    def core(self):
-        """The part of the model that goes into the file (all of it, but for tabular models)."""
-        from nnkeras.models.wide_deep import numeric_core
-
-        return numeric_core(self.model)
-
-    @property
-    def features(self) -> dict | None:
-        """Tabular runs: the vocabularies and numeric statistics of the data spec."""
-        return self.spec.features if self.spec.input_dtype == "features" else None
-
-    @property
-    def input_dtype(self) -> np.dtype:
-        return np.dtype(self.core.inputs[0].dtype)
-
-    def file_inputs(self, x):
-        """Examples as the file takes them: encoded columns for tables, the array in its dtype otherwise."""
-        if self.features:
-            from nnkeras.data.tabular import encode
-
-            return encode(x, self.features)
-        return np.asarray(x, dtype=self.input_dtype)  # no copy when the dtype already matches
-
-    def keras_logits(self, x) -> np.ndarray:
-        """The saved Keras model's logits on raw examples (string columns go in as tensors)."""
-        if not self.features:
-            return np.asarray(self.model.predict(x, batch_size=256, verbose=0), np.float32)
-        import tensorflow as tf  # predict() refuses string arrays; calling the model takes tensors
-
-        return np.asarray(self.model({k: tf.constant(v) for k, v in x.items()}, training=False), np.float32)
+SIDECARS = ("metadata.json", "verify.json", "verify.md")  # written beside the model file
 
 
-def load_run(run_dir: str | Path, dataset=None) -> Run:
-    """Read config, data spec and model of a finished run, with one-line errors."""
-    run_dir = Path(run_dir)
-    for name in (runs.CONFIG, runs.DATA_SPEC, runs.MODEL):
-        if not (run_dir / name).is_file():
-            raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
-    from nnkeras import models
-    from nnkeras.config import Experiment
-    from nnkeras.data import DataSpec
+@dataclass(frozen=True)
+class Conversion:
+    """What `convert` did: the verification report, and every file it wrote (the model file first)."""
 
-    experiment = Experiment.load(run_dir / runs.CONFIG)
-    spec = DataSpec.from_dict(runs.read_json(run_dir / runs.DATA_SPEC), str(run_dir / runs.DATA_SPEC))
-    run = Run(run_dir, experiment, spec, models.load_model(run_dir / runs.MODEL), dataset)
-    core = run.core
-    if (len(core.inputs) != 1 and not run.features) or len(core.outputs) != 1 or "string" in _dtypes(core):
-        names = ", ".join(f"{t.name} ({t.dtype})" for t in core.inputs)
-        raise NNKerasError(f"{run_dir}: model '{core.name}' takes {len(core.inputs)} inputs ({names}) and gives"
-                           f" {len(core.outputs)} outputs; nnkeras convert and serve handle one numeric input"
-                           " tensor (or a wide_deep table) and one output")
-    return run
-
-
-def _dtypes(model) -> set[str]:
-    return {str(t.dtype) for t in model.inputs}
+    report: dict
+    files: list[Path]
 
 
 def default_out(run_dir: Path, quantize: str, fmt: str) -> Path:
     if fmt == "onnx":
         return run_dir / "model.onnx"
     return run_dir / ("model.tflite" if quantize == "none" else f"model-{quantize}.tflite")
-
-
-def sidecar(out: Path, kind: str) -> Path:
-    """`model-int8.tflite` -> `model-int8.tflite.metadata.json`, `model-int8.tflite.verify.md`, ...
-
-    The full name, suffix included, so model.tflite and model.onnx keep apart reports.
-    """
-    return out.with_name(f"{out.name}.{kind}")
 
 
 def export_saved_model(model, folder: Path) -> Path:
@@ -257,15 +185,13 @@ def to_tflite(run: Run, quantize: str) -> bytes:
 
 
 def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None = None, fmt: str = "tflite",
-            min_agreement: float | None = None, dataset=None) -> dict:
-    """Convert, write file + metadata + verification report; return the report.
+            min_agreement: float | None = None, dataset=None) -> "Conversion":
+    """Convert, write file + metadata + verification report; return the report and the files written.
 
     The report's `passed` says whether the top-1 agreement reached the
     threshold; the caller decides what failing means (the CLI exits 1).
     `dataset` replaces the run's own data (as in `train`), for tests.
     """
-    from nnkeras import export_verify
-
     if quantize not in MODES:
         raise NNKerasError(f"--quantize {quantize}: choose one of {', '.join(MODES)}")
     if fmt not in FORMATS:
@@ -289,26 +215,25 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         raise NNKerasError("--quantize int8-io: a table model has one input tensor per column (ids stay int32);"
                            " use --quantize int8 (int8 inside, float32 and int32 in, float32 out)")
     if fmt == "onnx":
-        from nnkeras import export_onnx
+        from nnkeras.export import onnx
 
-        content, runner, metadata = export_onnx.onnx_file(run)
+        content, runner, metadata = onnx.onnx_file(run)
     else:
         content, runner, metadata = tflite_file(run, quantize)
-    report = export_verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement)
+    report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement)
     # The model file goes last, under its final name: whenever it exists, the
     # metadata and report beside it are its own (a kill in between leaves none).
     out.unlink(missing_ok=True)
-    runs.write_json(sidecar(out, "metadata.json"), metadata)
-    export_verify.write_report(report, out)
+    runs.write_json(verify.sidecar(out, "metadata.json"), metadata)
+    verify.write_report(report, out)
     runs.write_atomic(out, content)
-    return report
+    return Conversion(report, [out, *(verify.sidecar(out, kind) for kind in SIDECARS)])
 
 
 def tflite_file(run: Run, quantize: str):
     """Convert and embed the metadata, in memory; return (bytes, LiteRT runner, metadata)."""
-    from nnkeras.export_verify import build_metadata
-    from nnkeras.litert_runner import LiteRTModel
-    from nnkeras.tflite_metadata import embed_metadata
+    from nnkeras.export.flatbuffer import embed_metadata
+    from nnkeras.export.litert import LiteRTModel
 
     content = to_tflite(run, quantize)
     # The quantisation parameters are known only once the file exists.

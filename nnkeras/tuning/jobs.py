@@ -19,7 +19,7 @@ The keys are the `--set` keys of `nnkeras run`, and a trial's values go
 through the same `apply_overrides`, so an unknown key or a wrong type fails
 the same way, with the same message. Builders never see `hp`: the space only
 decides config values, and the one trainer trains each trial
-(`nnkeras.tuning_search` runs the search, `nnkeras.tuning_tuner` is the
+(`nnkeras.tuning.search` runs the search, `nnkeras.tuning.tuner` is the
 Keras Tuner side). This module imports neither Keras nor Keras Tuner at the
 top, so `nnkeras --help` stays instant.
 """
@@ -27,17 +27,15 @@ top, so `nnkeras --help` stays instant.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from nnkeras.config import Experiment, apply_overrides
+from nnkeras.config import OBJECTIVES, Experiment, apply_overrides
 from nnkeras.errors import ConfigError, NNKerasError
-from nnkeras.launch import import_file
+from nnkeras.userfiles import find_user_file, import_file, user_files
 
 TUNERS = ("random", "grid", "bayesian", "hyperband")
-OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
 # trials.csv columns besides the hyperparameters; an hp may not take one of these names.
 TRIAL_COLUMNS = ("trial", "status", "score", "epochs", "epochs_trained", "seconds", "test_accuracy",
                  "best_epoch", "tuner", "reason", "run_dir")
@@ -61,28 +59,12 @@ class Job:
 
 
 def job_files() -> list[Path]:
-    """Job files in ./tuning, then in the source checkout's tuning/ (first name wins)."""
-    folders = dict.fromkeys([Path.cwd() / "tuning", Path(__file__).resolve().parent.parent / "tuning"])
-    found: dict[str, Path] = {}
-    for folder in (f for f in folders if f.is_dir()):
-        for path in sorted(folder.glob("[!_]*.py")):
-            found.setdefault(path.stem, path)
-    return list(found.values())
+    return user_files("tuning")
 
 
 def load_job(name_or_file: str) -> Job:
     """Import a job file (a name from `tuning/` or a path) and check what it defines."""
-    path = Path(name_or_file)
-    if path.suffix != ".py":
-        path = next((p for p in job_files() if p.stem == name_or_file), None)
-        if path is None:
-            known = [p.stem for p in job_files()]
-            guess = difflib.get_close_matches(name_or_file, known, n=1)
-            hint = f"did you mean '{guess[0]}'? " if guess else ""
-            raise NNKerasError(f"unknown tuning job '{name_or_file}'; {hint}known: {', '.join(known) or 'none found'}"
-                               " (or pass a .py job file)")
-    elif not path.is_file():
-        raise NNKerasError(f"{path}: no such tuning job file")
+    path = find_user_file(name_or_file, "tuning", "tuning job", "EXPERIMENT and def space(hp)")
     module = import_file(path, "nnkeras_tuning")
     experiment, space = getattr(module, "EXPERIMENT", None), getattr(module, "space", None)
     if not isinstance(experiment, Experiment) or not callable(space):
@@ -108,12 +90,10 @@ def _check_settings(job: Job) -> None:
 def prepare(job: Job, overrides: list[str], *, tuner: str | None = None, max_trials: int | None = None,
             max_failures: int | None = None) -> Job:
     """The job with `--set` overrides and command-line limits applied, its search space checked."""
-    from nnkeras import models
-
     changes = {"tuner": tuner, "max_trials": max_trials, "max_failures": max_failures}
     job = dataclasses.replace(job, **{k: v for k, v in changes.items() if v is not None})
     _check_settings(job)
-    experiment = apply_overrides(job.experiment, overrides, model_defaults=models.builder_defaults)
+    experiment = apply_overrides(job.experiment, overrides)
     job = dataclasses.replace(job, experiment=experiment)
     check_space(job)
     return job
@@ -154,10 +134,8 @@ def trial_experiment(job: Job, hp) -> Experiment:
     items = [f"{key}={as_text(value)}" for key, value in mapping.items()]
     if HYPERBAND_EPOCHS in hp.values:
         items.append(f"train.epochs={hp.values[HYPERBAND_EPOCHS]}")
-    from nnkeras import models
-
     try:
-        return apply_overrides(job.experiment, items, model_defaults=models.builder_defaults)
+        return apply_overrides(job.experiment, items)
     except ConfigError as exc:
         raise ConfigError(f"search space of '{job.name}': {exc}") from None
 

@@ -22,11 +22,12 @@ from pathlib import Path
 
 import keras_tuner as kt
 
-from nnkeras import runs, tuning_results
+from nnkeras import runs
+from nnkeras.tuning import results
 from nnkeras.callbacks import write_hparams
 from nnkeras.config import flat
 from nnkeras.errors import NNKerasError
-from nnkeras.tuning import Job, trial_experiment
+from nnkeras.tuning.jobs import Job, trial_experiment
 
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 CONTINUED_FROM = "continued_from.json"  # a Hyperband trial that starts from an earlier trial's model
@@ -60,7 +61,7 @@ class SafeOracle:
         try:
             super().end_trial(trial)  # raises once max_consecutive_failed_trials is reached
         finally:
-            tuning_results.write_trials_csv(self, Path(self._project_dir))
+            results.write_trials_csv(self, Path(self._project_dir))
 
 
 def make_oracle(job: Job, tuner: str):
@@ -127,7 +128,7 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
 
     def on_trial_end(self, trial):
         if trial.message:
-            print(f"trial {trial.trial_id} failed: {tuning_results.reason(trial.message)}", flush=True)
+            print(f"trial {trial.trial_id} failed: {results.reason(trial.message)}", flush=True)
         super().on_trial_end(trial)  # the oracle records the end (atomically)
         self._log(trial, trial.status.lower())  # after: a logged end is a recorded end
 

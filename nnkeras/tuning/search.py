@@ -4,7 +4,7 @@
         search.json                   job, tuner, objective, experiment: a rerun must match
         oracle.json, tuner0.json      Keras Tuner's state, written atomically
         trial_<id>/                   trial.json + the trial's normal run directory
-        trials.csv, events.jsonl, tb/, best/, best_run.json   (see nnkeras.tuning_results)
+        trials.csv, events.jsonl, tb/, best/, best_run.json   (see nnkeras.tuning.results)
 
 Rerunning the same command continues the search where it stopped, even
 after a SIGKILL; `--overwrite` deletes the folder and starts over.
@@ -29,7 +29,7 @@ import pandas as pd
 from nnkeras import runs
 from nnkeras.config import check_name
 from nnkeras.errors import NNKerasError
-from nnkeras.tuning import TUNERS, Job, check_space
+from nnkeras.tuning.jobs import TUNERS, Job, check_space
 
 SEARCH = "search.json"
 FAILURE_LIMIT = "Number of consecutive failures exceeded the limit"  # Keras Tuner's RuntimeError
@@ -78,8 +78,8 @@ def role() -> str:
 def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retrain: bool = True,
                verbose: int = 0) -> SearchResult:
     """Search (or continue searching) with `job.tuner`; then write trials.csv and retrain the best."""
-    from nnkeras import tuning_results
-    from nnkeras.tuning_tuner import TrialTuner
+    from nnkeras.tuning import results
+    from nnkeras.tuning.tuner import TrialTuner
 
     folder, mode = search_dir(runs_dir, job, job.tuner), role()
     if mode == "worker" and overwrite:
@@ -91,7 +91,7 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
         if overwrite:
             shutil.rmtree(folder, ignore_errors=True)
         _claim(folder, job)
-        tuning_results.write_hparams_config(folder, keys)
+        results.write_hparams_config(folder, keys)
     for state in sorted([*folder.glob("*.json"), *folder.glob("trial_*/trial.json")]):
         runs.read_json(state)  # Keras Tuner reloads these with a bare json.loads: name a damaged one first
     tuner = TrialTuner(job, job.tuner, folder)
@@ -101,11 +101,11 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
         if FAILURE_LIMIT not in str(exc):
             raise
         raise NNKerasError(f"search stopped: {job.max_failures} trials failed in a row (see"
-                           f" {folder / tuning_results.TRIALS_CSV}; raise --max-failures to go on)") from None
+                           f" {folder / results.TRIALS_CSV}; raise --max-failures to go on)") from None
     if mode == "worker":
         return SearchResult(folder, None, None)
-    table = tuning_results.write_trials_csv(tuner.oracle, folder)
-    best = tuning_results.retrain_best(job, tuner.oracle, folder) if retrain else None
+    table = results.write_trials_csv(tuner.oracle, folder)
+    best = results.retrain_best(job, tuner.oracle, folder) if retrain else None
     return SearchResult(folder, table, best)
 
 
@@ -148,7 +148,7 @@ def describe(result: SearchResult) -> list[str]:
 
 def compare(job: Job, runs_dir: str | Path, *, overwrite: bool = False, verbose: int = 0) -> tuple[pd.DataFrame, Path]:
     """Every tuner on the same job and budget; the table and plot land in runs/search/<job>/."""
-    from nnkeras import tuning_compare
+    from nnkeras.tuning import compare as comparison
 
     if role() != "single":
         raise NNKerasError("--compare runs in one process; drop --chief/--worker")
@@ -158,4 +158,4 @@ def compare(job: Job, runs_dir: str | Path, *, overwrite: bool = False, verbose:
         each = dataclasses.replace(job, tuner=tuner)
         tables[tuner] = run_search(each, runs_dir, overwrite=overwrite, retrain=False, verbose=verbose).trials
     folder = search_dir(runs_dir, job, TUNERS[0]).parent
-    return tuning_compare.write_comparison(tables, folder, job), folder
+    return comparison.write_comparison(tables, folder, job), folder

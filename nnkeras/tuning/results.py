@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnkeras import runs
-from nnkeras.tuning import TRIAL_COLUMNS, Job, trial_experiment
+from nnkeras.tuning.jobs import TRIAL_COLUMNS, Job, trial_experiment
 
 TRIALS_CSV = "trials.csv"
 BEST_RUN = "best_run.json"

@@ -87,7 +87,7 @@ def test_backprop_matches_central_differences_for_every_layer(hidden, output, lo
     net = MLP.create((4, 6, 5, outputs), hidden=hidden, output=output, loss=loss, init="xavier", seed=6)
     net.biases[0] += 0.1  # non-zero biases, so their gradients are checked on a general point too
     x, y = rng.normal(size=(7, 4)), _targets(loss, outputs, 7, rng)
-    errors = gradcheck.check_mlp(net, x, y)
+    errors = gradcheck.check_network(net, x, y)
     assert set(errors) == {f"{layer}/{part}" for layer in ("dense_1", "dense_2", "logits") for part in ("kernel", "bias")}
     assert max(errors.values()) < 1e-6, errors
 

@@ -72,3 +72,23 @@ def _finite(array: np.ndarray, what: str) -> None:
     if bad.any():
         raise DataError(f"{what} hold NaN or infinite values (first in example {np.flatnonzero(bad)[0]});"
                         " clean or impute them before training")
+
+
+def examples(x, input_shape: tuple[int, ...], vocab_size: int | None = None) -> np.ndarray:
+    """`x` as (n, *input_shape): float64 values, or (with `vocab_size`) int64 token ids in range."""
+    x = np.asarray(x)
+    if x.dtype.kind not in "biuf":
+        raise DataError(f"inputs must be numbers, got dtype {x.dtype}")
+    if x.ndim == 0 or x.shape[1:] != tuple(input_shape):
+        raise DataError(f"inputs have shape {x.shape} but the network expects (examples, {', '.join(map(str, input_shape))})")
+    if len(x) == 0:
+        raise DataError("inputs hold no examples")
+    _finite(x, "inputs")
+    if vocab_size is None:
+        return x.astype(np.float64)
+    if x.dtype.kind == "f" and not np.all(x == np.round(x)):
+        raise DataError("token ids must be whole numbers")
+    bad = np.flatnonzero(((x < 0) | (x >= vocab_size)).reshape(len(x), -1).any(axis=1))
+    if bad.size:
+        raise DataError(f"example {bad[0]} holds a token id outside 0..{vocab_size - 1} (the vocabulary size)")
+    return x.astype(np.int64)

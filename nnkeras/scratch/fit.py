@@ -1,4 +1,4 @@
-"""Mini-batch training and evaluation of a scratch MLP, in plain NumPy.
+"""Mini-batch training and evaluation of a scratch network (MLP or `Network`), in plain NumPy.
 
 `fit` is the whole loop for use in a notebook or a test; the experiment
 runner (`nnkeras.scratch.run`) calls `train_epoch` and `evaluate` itself so
@@ -49,16 +49,16 @@ def evaluate(net, x: np.ndarray, t: np.ndarray, batch_size: int = 1024) -> dict:
     total, hits = 0.0, 0
     for start in range(0, len(x), batch_size):
         xb, tb = x[start:start + batch_size], t[start:start + batch_size]
-        zs, outputs = net.forward(xb)
-        total += net.loss_value(zs, outputs, tb) * len(xb)
-        correct = net.correct(outputs[-1], tb)
+        loss, output = net.loss_and_output(xb, tb)
+        total += loss * len(xb)
+        correct = net.correct(output, tb)
         hits += int(correct.sum()) if correct is not None else 0
     return _logs(net, total, hits, len(x))
 
 
 def _logs(net, total_loss: float, hits: int, seen: int) -> dict:
     logs = {"loss": total_loss / seen}
-    if net.activations[-1].name in ("sigmoid", "softmax"):  # classification: accuracy means something
+    if net.classifies:  # classification: accuracy means something
         logs["accuracy"] = hits / seen
     return logs
 

@@ -39,14 +39,32 @@ def relative_error(analytic: np.ndarray, numeric: np.ndarray) -> float:
     return float(np.linalg.norm(analytic - numeric) / scale) if scale > 0 else 0.0
 
 
-def check_mlp(net, x, y, eps: float = 1e-6) -> dict[str, float]:
-    """Relative error of every parameter array of `net` (by name) on the batch (x, y)."""
+def check_network(net, x, y, eps: float = 1e-6) -> dict[str, float]:
+    """Relative error of every parameter array of `net` (MLP or Network, by name) on the batch (x, y)."""
     x, t = net.check(x, y)
     _, grads, _ = net.gradients(x, t)
+    return {name: relative_error(g, numerical_gradient(lambda: net.loss_and_output(x, t)[0], p, eps))
+            for name, p, g in zip(net.param_names(), net.params(), grads)}
+
+
+def check_layer(layer, x: np.ndarray, rng: np.random.Generator, eps: float = 1e-6, **forward) -> dict[str, float]:
+    """Relative error of dL/dx (float inputs only) and of every parameter of one layer.
+
+    The loss is L = sum(g * layer(x)) for a fixed random g, so dL/dy = g: any
+    upstream gradient, not only the ones a particular loss would produce.
+    """
+    g = rng.normal(size=layer.forward(x, **forward).shape)
 
     def loss() -> float:
-        zs, outputs = net.forward(x)
-        return net.loss_value(zs, outputs, t)
+        return float(np.sum(g * layer.forward(x, **forward)))
 
-    return {name: relative_error(g, numerical_gradient(loss, p, eps))
-            for name, p, g in zip(net.param_names(), net.params(), grads)}
+    layer.forward(x, **forward)
+    dx = layer.backward(g)
+    errors = {} if dx is None else {"input": relative_error(dx, numerical_gradient(loss, x, eps))}
+    # A layer made of parts (the Transformer block) names each part's parameters "part/param".
+    leaves = layer.leaves() if layer.parts else [layer]
+    for leaf in leaves:
+        prefix = f"{leaf.name}/" if layer.parts else ""
+        for name, param, grad in zip(leaf.param_names, leaf.params, leaf.grads):  # loss() runs forward only
+            errors[prefix + name] = relative_error(grad, numerical_gradient(loss, param, eps))
+    return errors

@@ -92,6 +92,16 @@ class MLP:
     def predict(self, x) -> np.ndarray:
         return self.forward(np.asarray(x, dtype=np.float64))[1][-1]
 
+    @property
+    def classifies(self) -> bool:
+        """True with a sigmoid or softmax output (accuracy means something), False for regression."""
+        return self.activations[-1].name in ("sigmoid", "softmax")
+
+    def loss_and_output(self, x: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
+        """Loss and output A_L of checked `x`, `t` (the call `fit.evaluate` and `gradcheck` make)."""
+        zs, outputs = self.forward(x)
+        return self.loss_value(zs, outputs, t), outputs[-1]
+
     def loss_value(self, zs, outputs, t) -> float:
         if self.fused:
             return self.loss.value_from_z(zs[-1], t)
@@ -114,7 +124,7 @@ class MLP:
 
     def correct(self, output: np.ndarray, t: np.ndarray) -> np.ndarray | None:
         """Which examples are classified right (None without a sigmoid or softmax output: regression)."""
-        if self.activations[-1].name not in ("sigmoid", "softmax"):
+        if not self.classifies:
             return None
         if output.shape[1] == 1:
             return (output[:, 0] > 0.5) == (t[:, 0] > 0.5)

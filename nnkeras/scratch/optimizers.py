@@ -101,3 +101,18 @@ def make(name: str, learning_rate: float, momentum: float = 0.0):
     if name == "adam":
         return Adam(learning_rate)
     raise ConfigError(f"train.optimizer '{name}' is not implemented in nnkeras.scratch; use sgd (with train.momentum) or adam")
+
+
+def clip_by_global_norm(grads: list[np.ndarray], clip_norm: float) -> tuple[list[np.ndarray], float]:
+    """Gradients scaled by clip_norm / max(||g||, clip_norm), with ||g|| over all arrays together.
+
+    ||g|| = sqrt(sum of every squared gradient entry). Scaling all arrays by
+    the same factor keeps the update's direction and caps its length: the
+    remedy for the exploding gradients of long recurrent chains. Keras's
+    `global_clipnorm` does the same. Returns the clipped list and ||g||.
+    """
+    if not clip_norm > 0:
+        raise ConfigError(f"the clipping norm must be > 0, got {clip_norm}")
+    norm = float(np.sqrt(sum(np.sum(g * g) for g in grads)))
+    scale = clip_norm / max(norm, clip_norm)
+    return [g * scale for g in grads], norm

@@ -117,3 +117,15 @@ def titanic_dir(tmp_path) -> Path:
     folder.mkdir()
     (folder / "train.csv").write_text("\n".join(rows) + "\n")
     return folder
+
+
+@pytest.fixture
+def float64_keras():
+    """Keras in float64 for the duration of one test (layers, variables, optimizer slots)."""
+    import keras
+
+    keras.backend.clear_session()
+    keras.config.set_floatx("float64")
+    yield keras
+    keras.config.set_floatx("float32")
+    keras.backend.clear_session()

@@ -12,18 +12,6 @@ from nnkeras.scratch.twin import copy_to_keras
 SPEC = DataSpec("tiny", (6,), 3, ("a", "b", "c"))
 
 
-@pytest.fixture
-def float64_keras():
-    """Keras in float64 for the duration of one test (layers, variables, optimizer slots)."""
-    import keras
-
-    keras.backend.clear_session()
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx("float32")
-    keras.backend.clear_session()
-
-
 def data(n=64, seed=0):
     rng = np.random.default_rng(seed)
     return rng.normal(size=(n, 6)), rng.integers(0, 3, size=n)

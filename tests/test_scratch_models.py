@@ -19,17 +19,6 @@ CLASSES = ("a", "b", "c")
 TOLERANCE = 1e-9  # relative, for losses and logits; the issue asks for 1e-6
 
 
-@pytest.fixture
-def float64_keras():
-    import keras
-
-    keras.backend.clear_session()
-    keras.config.set_floatx("float64")
-    yield keras
-    keras.config.set_floatx("float32")
-    keras.backend.clear_session()
-
-
 def lenet5(activation):
     from nnkeras.models.cnn import build_lenet5
 

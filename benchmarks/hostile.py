@@ -1,7 +1,7 @@
 """Attack nnkeras through its command line, as a hostile or a careless user would.
 
     python benchmarks/hostile.py                 # every case, one after the other (about 15 min)
-    python benchmarks/hostile.py --kind data     # the cases of one kind
+    python benchmarks/hostile.py --kind data,hang  # the cases of some kinds
     python benchmarks/hostile.py --case fifo     # cases whose name contains "fifo"
 
 Each case makes its own files in a temporary folder (data files, damaged run
@@ -99,11 +99,21 @@ def resource_limit(limit: int) -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
 
+def _child_setup(preexec):
+    def setup():
+        # A harness started in the background (nohup ... &) has SIGINT ignored, and a child inherits
+        # that: Python would then install no KeyboardInterrupt handler, and Ctrl-C cases would lie.
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        if preexec:
+            preexec()
+    return setup
+
+
 def start(argv, env=None, preexec=None, cwd=None, stdout=subprocess.PIPE, prefix=()) -> subprocess.Popen:
     # cwd: not the checkout (python -m would import the nnkeras beside it, whatever PYTHONPATH says)
     return subprocess.Popen([*prefix, sys.executable, "-m", "nnkeras", *map(str, argv)], cwd=cwd,
                             env=env_for(env), stdin=subprocess.DEVNULL, stdout=stdout, stderr=subprocess.PIPE,
-                            text=True, errors="replace", start_new_session=True, preexec_fn=preexec)
+                            text=True, errors="replace", start_new_session=True, preexec_fn=_child_setup(preexec))
 
 
 def finish(process: subprocess.Popen, timeout: float) -> Result:
@@ -285,11 +295,11 @@ def main() -> int:
     import hostile_cases
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kind", help="only the cases of this kind")
+    parser.add_argument("--kind", help="only the cases of these kinds (comma-separated)")
     parser.add_argument("--case", help="only the cases whose name contains this")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     args = parser.parse_args()
-    cases = [c for c in hostile_cases.CASES if (not args.kind or c.kind == args.kind)
+    cases = [c for c in hostile_cases.CASES if (not args.kind or c.kind in args.kind.split(","))
              and (not args.case or args.case in c.name)]
     started = time.monotonic()
     load = open("/proc/loadavg").read().split()[:3]

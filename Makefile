@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test setup clean
+.PHONY: run test setup browser clean
 
 setup: $(VENV)/.installed
 
@@ -21,8 +21,17 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 run: setup
 	$(BIN)/nnkeras run mnist_mlp --set data.name=mnist_sample
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# The page of `nnkeras serve` is tested in a real headless browser (tests/test_serve_page.py):
+# Debian's chromium and its chromedriver, installed here when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null && command -v chromedriver >/dev/null || \
+	  { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; } || \
+	  echo "make: chromium and chromedriver are missing and cannot be installed here (not root or no apt-get):" \
+	       "the browser tests will fail; install them (Debian: apt-get install chromium chromium-driver)" 
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -336,3 +336,32 @@ def test_malformed_table_rows_get_a_one_line_4xx(table_server, name):
     row, message = BAD_ROWS[name]
     status, answer = predict(table_server, [row])
     assert status == 400 and message in answer["error"] and "\n" not in answer["error"], answer
+
+
+def test_pixels_outside_the_raw_range_are_refused_naming_it(tmp_path):
+    # sklearn's 8x8 digits take raw values 0..16 (MNIST's 0..255): the metadata says which, the server holds to it.
+    from nnkeras import export
+    from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+    from nnkeras.serve import create_app
+    from nnkeras.training import train
+
+    experiment = Experiment("digits", data=DataConfig(name="digits", limit=300), model=ModelConfig("mlp", {"hidden": (8,)}),
+                            train=TrainConfig(epochs=1))
+    run_dir = train(experiment, tmp_path / "run").run_dir
+    export.convert(run_dir, "none")
+    digit = np.full((8, 8, 1), 8).tolist()
+    for model in (run_dir, run_dir / "model.tflite"):
+        with serving(create_app(model)) as url:
+            assert call(url, "/metadata")[1]["input"]["raw_range"] == [0, 16]
+            assert predict(url, [digit])[0] == 200
+            for bad in (17, -5, 999):
+                status, answer = predict(url, [digit, np.full((8, 8, 1), bad).tolist()])
+                assert status == 400 and "raw inputs in 0..16" in answer["error"], answer
+
+
+def test_the_page_is_served_at_the_root(server):
+    with urllib.request.urlopen(server + "/", timeout=60) as response:
+        page = response.read().decode()
+        assert response.headers["Content-Type"].startswith("text/html")
+    assert 'fetch("metadata")' in page and 'fetch("predict"' in page
+    assert "http" not in page.replace("http-equiv", "")  # nothing fetched from elsewhere: it works offline

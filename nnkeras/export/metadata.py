@@ -60,7 +60,9 @@ def table_input(run) -> dict:
 def tensor_input(run, float_input: bool, io: dict) -> dict:
     return {"shape": list(run.core.inputs[0].shape[1:]), "dtype": run.input_dtype.name,
             "tensor_dtype": io["input_dtype"], "batch": "first dimension, any size",
-            "vocabulary_size": None if float_input else vocabulary_size(run.core)}
+            "vocabulary_size": None if float_input else vocabulary_size(run.core),
+            # The server refuses raw values outside it (pixels: 0..255); None: any finite number.
+            "raw_range": list(run.spec.raw_range) if float_input and run.spec.raw_range else None}
 
 
 def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:

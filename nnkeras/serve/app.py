@@ -4,6 +4,7 @@
                     -> {"predictions": [{"class": 3, "label": "3", "probabilities": [...]}, ...]}
     GET  /health    {"status": "ok", ...}
     GET  /metadata  the model's metadata (class names, input shape, normalisation, ...)
+    GET  /          a page for people: upload a picture, draw a digit, or fill in a table row
 
 The model is a .tflite (run in LiteRT; its metadata is read from the file),
 an .onnx file (onnxruntime), or a run directory (its Keras model, exactly as
@@ -30,6 +31,7 @@ from nnkeras.serve.requests import MAX_INSTANCES, BadRequest, model_input
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # 1024 MNIST images as JSON take about 3.5 MB
 log = logging.getLogger("nnkeras.serve")
+PAGE = Path(__file__).parent / "serve" / "page.html"  # static HTML, JS and CSS in one file, nothing from a CDN
 
 
 class Predictor:
@@ -91,6 +93,10 @@ def create_app(model: str | Path | Predictor, max_body_bytes: int = DEFAULT_MAX_
     # Werkzeug answers 413 before reading a body over this size, chunked or not.
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
     app.json.sort_keys = False
+
+    @app.get("/")
+    def page():  # a person's way in: upload, draw or fill in a row; it calls /metadata and /predict
+        return app.response_class(PAGE.read_text(encoding="utf-8"), mimetype="text/html")
 
     @app.post("/predict")
     def predict():

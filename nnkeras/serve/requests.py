@@ -84,6 +84,11 @@ def check_shape(array: np.ndarray, shape: list) -> np.ndarray:
 def check_values(array: np.ndarray, metadata: dict) -> None:
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise BadRequest("instances contain NaN or infinity; send finite numbers")
+    bounds = metadata["input"].get("raw_range")
+    if bounds and array.size and (array.min() < bounds[0] or array.max() > bounds[1]):
+        low, high = (f"{b:g}" for b in bounds)
+        raise BadRequest(f"values must be raw inputs in {low}..{high}, as the model was trained on"
+                         f" (got {array.min():g}..{array.max():g}); send pixels as they are, not normalised")
     if np.dtype(metadata["input"]["dtype"]).kind in "iu":
         if array.dtype.kind == "f" and not np.all(array == np.round(array)):
             raise BadRequest("this model takes integer ids; instances contain fractions")

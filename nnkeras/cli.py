@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import argparse
 import errno
-import os
 import sys
 from pathlib import Path
 
 from nnkeras.errors import NNKerasError
 
 EXIT_BAD_INPUT = 2
+TENSORFLOW_COMMANDS = {"run", "tune", "convert", "serve"}  # list, report and --help answer without it
 # OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback.
 FULL = "`nnkeras run --resume RUN_DIR` then continues an interrupted run"
 DISK_ERRORS = {
@@ -199,9 +199,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    # Before TensorFlow loads: hide its C++ start-up notices (INFO and WARNING).
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     args = build_parser().parse_args(argv)
+    if args.command in TENSORFLOW_COMMANDS:  # before anything imports it: its start-up notices stay off the console
+        from nnkeras.quiet import import_tensorflow
+
+        import_tensorflow()
     try:
         return args.func(args)
     except NNKerasError as exc:

@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 from nnkeras.quiet import without_notices
 
@@ -43,3 +45,25 @@ def test_tensorflow_imported_through_quiet_writes_nothing_to_stderr():
     plain = fresh_python("import tensorflow as tf\n" + RETRACE)
     assert "oneDNN" in plain and "triggered tf.function retracing" in plain  # the noise this is about
     assert fresh_python("from nnkeras.quiet import import_tensorflow\ntf = import_tensorflow()\n" + RETRACE) == ""
+
+
+GROUP = '''
+from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
+
+EXPERIMENTS = [Experiment(f"v{i}", data=DataConfig(name="synthetic", shape=(4,), num_classes=2, size=120),
+                          model=ModelConfig(params={"hidden": (4 + i,)}), train=TrainConfig(epochs=1))
+               for i in range(6)]
+'''
+
+
+@pytest.mark.slow
+def test_nnkeras_run_of_a_group_keeps_stderr_empty(tmp_path):
+    # Six models one after another: without nnkeras.quiet, TensorFlow's import notices and
+    # "triggered tf.function retracing" warnings land on stderr here.
+    (tmp_path / "group.py").write_text(GROUP)
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    done = subprocess.run([sys.executable, "-m", "nnkeras", "run", str(tmp_path / "group.py"), "--runs-dir",
+                           str(tmp_path / "runs")], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.count("test accuracy:") == 6

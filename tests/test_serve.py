@@ -340,7 +340,7 @@ def test_malformed_table_rows_get_a_one_line_4xx(table_server, name):
 
 def test_pixels_outside_the_raw_range_are_refused_naming_it(tmp_path):
     # sklearn's 8x8 digits take raw values 0..16 (MNIST's 0..255): the metadata says which, the server holds to it.
-    from nnkeras import export
+    from nnkeras.export import convert as export
     from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
     from nnkeras.serve import create_app
     from nnkeras.training import train

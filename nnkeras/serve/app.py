@@ -31,7 +31,7 @@ from nnkeras.serve.requests import MAX_INSTANCES, BadRequest, model_input
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # 1024 MNIST images as JSON take about 3.5 MB
 log = logging.getLogger("nnkeras.serve")
-PAGE = Path(__file__).parent / "serve" / "page.html"  # static HTML, JS and CSS in one file, nothing from a CDN
+PAGE = Path(__file__).with_name("page.html")  # static HTML, JS and CSS in one file, nothing from a CDN
 
 
 class Predictor:

@@ -85,8 +85,12 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from nnkeras import report
 
+    if args.folder and args.runs_dir and args.folder != args.runs_dir:
+        raise NNKerasError(f"report: two folders ({args.folder}, --runs-dir {args.runs_dir}); give one")
+    args.runs_dir = args.folder or args.runs_dir or "runs"
     if not Path(args.runs_dir).is_dir():
-        raise NNKerasError(f"report {args.runs_dir}: not a folder; pass the --runs-dir of your runs (default: runs)")
+        raise NNKerasError(f"report {args.runs_dir}: not a folder; `nnkeras report [FOLDER]` (or --runs-dir FOLDER)"
+                           " takes the folder your runs are in (default: runs)")
     table = report.runs_table(args.runs_dir)
     if table.empty:
         print(f"no runs under {args.runs_dir}")
@@ -95,6 +99,8 @@ def cmd_report(args) -> int:
     searches = report.searches_table(args.runs_dir)
     if not searches.empty:  # hyperparameter searches (nnkeras tune): one row each
         print("\nsearches:\n" + searches.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f"))
+        searches.to_csv(Path(args.runs_dir) / "searches.csv", index=False)
+        print(f"saved {Path(args.runs_dir) / 'searches.csv'}")
     out = Path(args.runs_dir) / "report.csv"
     table.to_csv(out, index=False)
     print(f"\nsaved {out}")
@@ -155,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     rep = sub.add_parser("report", help="one row per run: a Markdown table, saved as CSV")
-    rep.add_argument("runs_dir", nargs="?", default="runs")
+    # The folder both ways, like run and tune take --runs-dir.
+    rep.add_argument("folder", nargs="?", help="the folder your runs are in (default: runs)")
+    rep.add_argument("--runs-dir", help="the same, as the other commands spell it")
     rep.set_defaults(func=cmd_report)
 
     convert = sub.add_parser("convert", help="a run directory to a verified .tflite (or .onnx)")

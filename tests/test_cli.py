@@ -62,6 +62,10 @@ def test_mnist_mlp_trains_on_every_image_of_local_idx_files(tmp_path, mnist_idx_
     assert report.returncode == 0, report.stderr
     assert "| mnist_mlp" in report.stdout and "complete" in report.stdout
     assert (runs_dir / "report.csv").read_text().count("\n") == 2
+    # The folder also as --runs-dir, like run and tune; a wrong one is one line saying what report takes.
+    assert run_cli("report", "--runs-dir", str(runs_dir)).stdout == report.stdout
+    missing = run_cli("report", "--runs-dir", str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "`nnkeras report [FOLDER]` (or --runs-dir FOLDER)" in missing.stderr
 
     again = run_cli("run", "--resume", str(run_dir))
     assert again.returncode == 2 and "already finished" in again.stderr

@@ -170,6 +170,8 @@ def test_report_lists_the_searches(compared, capsys):
     assert (table["completed"] == 4).all() and (table["job"] == "small").all()
     assert cli.main(["report", str(runs_dir)]) == 0
     assert "searches:" in capsys.readouterr().out
+    saved = pd.read_csv(runs_dir / "searches.csv")  # saved beside report.csv, not only printed
+    assert sorted(saved["tuner"]) == sorted(tuning.TUNERS)
 
 
 def test_failed_trials_are_recorded_with_their_reason_and_the_search_goes_on(tmp_path):

@@ -1,8 +1,9 @@
 """Finding and importing a user's .py file: an experiment (experiments/) or a tuning job (tuning/).
 
 A name is looked up in ./<folder>, then in the folder shipped with nnkeras
-(the checkout's top-level one); the first file of that stem wins. A path to a
-.py file is taken as it is.
+(the checkout's top-level one for a checkout or an editable install, or
+nnkeras/shipped/<sub> inside an installed wheel); the first file of that stem
+wins. A path to a .py file is taken as it is.
 """
 
 from __future__ import annotations
@@ -14,11 +15,15 @@ from pathlib import Path
 from nnkeras.errors import NNKerasError
 
 SHIPPED = Path(__file__).resolve().parent.parent  # the checkout's experiments/ and tuning/ sit here
+# setup.cfg's package_dir puts experiments/ and tuning/ here in a wheel.
+INSTALLED = Path(__file__).resolve().parent / "shipped"
+WHEEL_NAMES = {"experiments": "experiments", "tuning": "jobs"}
 
 
 def search_dirs(folder: str) -> list[Path]:
     """Where files of `folder` ("experiments" or "tuning") are looked up, in order."""
-    return [d for d in dict.fromkeys([Path.cwd() / folder, SHIPPED / folder]) if d.is_dir()]
+    candidates = [Path.cwd() / folder, SHIPPED / folder, INSTALLED / WHEEL_NAMES[folder]]
+    return [d for d in dict.fromkeys(candidates) if d.is_dir()]
 
 
 def user_files(folder: str) -> list[Path]:

@@ -58,6 +58,15 @@ def _first_doc_line(path: Path) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
+def cmd_new(args) -> int:
+    from nnkeras import launch
+    from nnkeras.userfiles import start_experiment
+
+    target = start_experiment(args.name, launch.find_experiment_file(args.source))
+    print(f"wrote {target}; edit it, then: nnkeras run {args.name}")
+    return 0
+
+
 def cmd_run(args) -> int:
     from nnkeras import launch
 
@@ -150,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     sub.add_parser("list", help="experiments, datasets and models").set_defaults(func=cmd_list)
+
+    new = sub.add_parser("new", help="start your own experiment: a copy of a shipped one in ./experiments/")
+    new.add_argument("name", help="the new experiment's name (./experiments/NAME.py)")
+    new.add_argument("--from", dest="source", default="mnist_mlp", metavar="EXPERIMENT",
+                     help="the experiment to copy (default: mnist_mlp; see `nnkeras list`)")
+    new.set_defaults(func=cmd_new)
 
     run = sub.add_parser("run", help="train an experiment into a run directory")
     run.add_argument("experiment", nargs="?", help="experiment name (see `nnkeras list`) or path to a .py file")

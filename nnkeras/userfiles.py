@@ -66,3 +66,27 @@ def import_file(path: Path, prefix: str):
     except SyntaxError as exc:
         raise NNKerasError(f"{path}:{exc.lineno}: {exc.msg}; fix the file") from None
     return module
+
+
+def start_experiment(name: str, source: Path) -> Path:
+    """Copy experiment file `source` to ./experiments/<name>.py, renamed, with a note on what to edit.
+
+    It goes to ./experiments/ (not ./<name>.py) so `nnkeras run <name>` and `nnkeras list`
+    find it by name; an existing file is never overwritten.
+    """
+    if not name.isidentifier():
+        raise NNKerasError(f"new: '{name}' is not a usable name; use letters, digits and _ (e.g. my_mlp)")
+    target = Path.cwd() / "experiments" / f"{name}.py"
+    if target.exists():
+        raise NNKerasError(f"{target} already exists; pick another name or edit that file")
+    text = source.read_text()
+    # The run directories go to runs/<Experiment name>/: the copy gets its own.
+    text = text.replace(f'name="{source.stem}"', f'name="{name}"', 1)
+    note = (f"# Your experiment, copied from {source.stem} ({source}).\n"
+            f"# Edit EXPERIMENT below: data= (DataConfig: the dataset), model= (ModelConfig: a model of\n"
+            f"# `nnkeras list` and its params), train= (TrainConfig: epochs, optimizer, learning rate),\n"
+            f"# and the docstring (its first line is what `nnkeras list` shows). Run it with\n"
+            f"#     nnkeras run {name}            (or: nnkeras run {name} --smoke, for a quick check)\n")
+    target.parent.mkdir(exist_ok=True)
+    target.write_text(note + text)
+    return target

@@ -62,7 +62,10 @@ def test_the_installed_nnkeras_is_the_wheel_not_the_checkout(venv, tmp_path):
 
 @slow
 def test_list_shows_the_shipped_experiments_and_jobs(venv, tmp_path):
+    out = run([str(venv / "nnkeras"), "new", "my_mlp"], cwd=tmp_path)
+    assert (tmp_path / "experiments" / "my_mlp.py").is_file()
     out = run([str(venv / "nnkeras"), "list"], cwd=tmp_path)
+    assert "  my_mlp " in out
     for experiment in (ROOT / "experiments").glob("[!_]*.py"):
         assert f"  {experiment.stem} " in out
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import gzip
 import os
+import signal
 import struct
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -129,3 +131,21 @@ def float64_keras():
     yield keras
     keras.config.set_floatx("float32")
     keras.backend.clear_session()
+
+
+def kill_after_first_checkpoint(experiment_file: Path, runs_dir: Path, name: str) -> Path:
+    """Start a real `nnkeras run` of `experiment_file`, SIGKILL it once its first checkpoint
+    exists, and return its (unfinished) run directory."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    process = subprocess.Popen([sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir",
+                                str(runs_dir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline, state_files = time.monotonic() + 120, []
+    while time.monotonic() < deadline and not state_files and process.poll() is None:
+        state_files = list(runs_dir.glob(f"{name}/*/checkpoints/state.json"))
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert state_files, "the run never reached its first checkpoint"
+    run_dir = state_files[0].parent.parent
+    assert not (run_dir / "metrics.json").exists(), "the run finished before it could be killed"
+    return run_dir

@@ -9,6 +9,8 @@ from nnkeras import runs
 from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
 from nnkeras.errors import ConfigError, DataError
 
+from conftest import kill_after_first_checkpoint
+
 
 def experiment(model="scratch_mlp", **train):
     params = {"hidden": (16,)} if model == "mlp" else {"hidden": (16,), "init": "xavier"}
@@ -178,10 +180,8 @@ def test_killed_scratch_run_resumes_with_each_epoch_once_in_tensorboard(tmp_path
     before resuming. The resumed run trains it again, and must show it once.
     """
     import os
-    import signal
     import subprocess
     import sys
-    import time
     from pathlib import Path
 
     import tensorflow as tf
@@ -190,22 +190,11 @@ def test_killed_scratch_run_resumes_with_each_epoch_once_in_tensorboard(tmp_path
     experiment_file = tmp_path / "long_scratch.py"
     experiment_file.write_text("from nnkeras import Experiment\n"
                                f"EXPERIMENT = Experiment.from_dict({json.loads(slow.to_json())!r})\n")
+    run_dir = kill_after_first_checkpoint(experiment_file, runs_dir, "tiny")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     repo = Path(__file__).resolve().parent.parent
-    process = subprocess.Popen([sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir",
-                                str(runs_dir)], cwd=repo, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
-    deadline, state_files = time.monotonic() + 120, []
-    while time.monotonic() < deadline and not state_files and process.poll() is None:
-        state_files = list(runs_dir.glob("tiny/*/checkpoints/state.json"))
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert state_files, "the run never reached its first checkpoint"
-    run_dir = state_files[0].parent.parent
-    assert not (run_dir / runs.METRICS).exists(), "the run finished before it could be killed"
     assert json.loads((run_dir / runs.CONFIG).read_text())["train"]["engine"] == "numpy"
-    checkpointed = json.loads(state_files[0].read_text())["epoch"]
+    checkpointed = json.loads((run_dir / runs.CHECKPOINTS / runs.STATE).read_text())["epoch"]
     with tf.summary.create_file_writer(str(run_dir / runs.TENSORBOARD / "train")).as_default():
         tf.summary.scalar("epoch_loss", 99.0, step=checkpointed)  # an epoch logged past the checkpoint
 

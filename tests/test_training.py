@@ -5,15 +5,13 @@ import dataclasses
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, kill_after_first_checkpoint
 from nnkeras import runs
 from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
 
@@ -133,19 +131,8 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
         f"EXPERIMENT = Experiment.from_dict({json.loads(experiment.to_json())!r})\n"
     )
     runs_dir = tmp_path / "runs"
+    run_dir = kill_after_first_checkpoint(experiment_file, runs_dir, "smoke")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen([sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir",
-                                str(runs_dir)], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    state_files = []
-    while time.monotonic() < deadline and not state_files and process.poll() is None:
-        state_files = list(runs_dir.glob("smoke/*/checkpoints/state.json"))
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    assert state_files, "the run never reached its first checkpoint"
-    run_dir = state_files[0].parent.parent
-    assert not (run_dir / runs.METRICS).exists(), "the run finished before it could be killed"
     # What a kill inside write_atomic leaves: names with the dead process's pid, never reused.
     leftovers = [run_dir / ".history.csv.4242.tmp", run_dir / runs.CHECKPOINTS / ".state.json.4242.tmp"]
     for leftover in leftovers:

@@ -66,6 +66,7 @@ OBJECTIVES = {"val_accuracy": "max", "val_loss": "min"}
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # see nnkeras/distributed.py
 ENGINES = ("auto", "keras", "numpy")  # see nnkeras/training.py
+SCHEDULES = ("constant", "warmup_cosine")  # see nnkeras/run_steps.py
 
 
 @dataclass
@@ -77,6 +78,15 @@ class TrainConfig:
         default=1e-3, metadata=_rule("step size", min=0.0, max=10.0, min_open=True)
     )
     momentum: float = field(default=0.0, metadata=_rule("SGD momentum", min=0.0, max=0.999))
+    schedule: str = field(
+        default="constant",
+        metadata=_rule("learning rate over the run: constant, or warmup_cosine (linear from 0 to learning_rate over"
+                       " the first warmup_fraction of all steps, then cosine decay to 0 at the last epoch)",
+                       choices=SCHEDULES),
+    )
+    warmup_fraction: float = field(
+        default=0.1, metadata=_rule("warmup_cosine: share of all training steps spent warming up", min=0.0, max=0.9)
+    )
     patience: int = field(
         default=5, metadata=_rule("early stopping: epochs without a better val_loss (0 = off)", min=0)
     )

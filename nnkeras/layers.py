@@ -1,8 +1,11 @@
 """Custom layers and losses, each registered so every model reloads from `model.keras`.
 
 - `scaled_dot_product_attention`: the Transformer formula, written out.
-- `TokenAndPositionEmbedding`: token embedding plus a learned position embedding.
-- `AttentionPooling`: a learned weighted average over time steps (the sentiment model's attention).
+- `MultiHeadSelfAttention`: that formula per head, between Q, K, V projections and an output projection.
+- `PaddingMask`: 1 for real tokens, 0 for the padding id; attention and pooling take it as `keep`.
+- `TokenAndPositionEmbedding`: token embedding plus a learned or sinusoidal position embedding.
+- `ClassToken`, `FirstPosition`, `MaskedAverage`, `AttentionPooling`: ways to pool a sequence
+  into one vector ([CLS] token, average, learned weighted average).
 - `CosineLogits` and `ArcFaceLoss`: the additive-angular-margin (ArcFace) head.
 """
 
@@ -32,32 +35,173 @@ def scaled_dot_product_attention(query, key, value, mask=None):
     return ops.matmul(weights, value), weights
 
 
+def _key_mask(keep):
+    """(batch, n_k) keep flags -> (batch, 1, 1, n_k): the same keys for every head and query."""
+    return ops.expand_dims(ops.expand_dims(keep, 1), 1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MultiHeadSelfAttention(keras.layers.Layer):
+    """Multi-head self-attention written with `scaled_dot_product_attention`.
+
+    For each head h: Q_h = x W_q[h] + b_q[h] (and K_h, V_h alike), head_h =
+    softmax(Q_h K_h^T / sqrt(key_dim)) V_h; the output is sum_h head_h W_o[h] + b_o.
+    The weights have the shapes and order of keras.layers.MultiHeadAttention(num_heads,
+    key_dim) (query, key, value kernels (dim, heads, key_dim) and biases, output kernel
+    (heads, key_dim, dim) and bias), so `set_weights(mha.get_weights())` makes the two
+    equal. `keep` (batch, n), 1 for real tokens: no query attends to a key with keep 0.
+    """
+
+    def __init__(self, num_heads: int, key_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.num_heads, self.key_dim = num_heads, key_dim
+
+    def build(self, input_shape):
+        dim, heads, k = input_shape[-1], self.num_heads, self.key_dim
+        for part in ("query", "key", "value"):
+            setattr(self, f"{part}_kernel", self.add_weight(name=f"{part}_kernel", shape=(dim, heads, k),
+                                                            initializer="glorot_uniform"))
+            setattr(self, f"{part}_bias", self.add_weight(name=f"{part}_bias", shape=(heads, k), initializer="zeros"))
+        self.output_kernel = self.add_weight(name="output_kernel", shape=(heads, k, dim), initializer="glorot_uniform")
+        self.output_bias = self.add_weight(name="output_bias", shape=(dim,), initializer="zeros")
+
+    def _split_heads(self, x, kernel, bias):
+        """(batch, n, dim) -> (batch, heads, n, key_dim): one projection for all heads, then split."""
+        heads, k = self.num_heads, self.key_dim
+        projected = ops.matmul(x, ops.reshape(kernel, (-1, heads * k))) + ops.reshape(bias, (heads * k,))
+        return ops.transpose(ops.reshape(projected, (-1, ops.shape(x)[1], heads, k)), (0, 2, 1, 3))
+
+    def call(self, x, keep=None):
+        q, k, v = (self._split_heads(x, getattr(self, f"{part}_kernel"), getattr(self, f"{part}_bias"))
+                   for part in ("query", "key", "value"))
+        heads, _ = scaled_dot_product_attention(q, k, v, None if keep is None else _key_mask(keep))
+        joined = ops.reshape(ops.transpose(heads, (0, 2, 1, 3)), (-1, ops.shape(x)[1], self.num_heads * self.key_dim))
+        return ops.matmul(joined, ops.reshape(self.output_kernel, (self.num_heads * self.key_dim, -1))) + self.output_bias
+
+    def get_config(self):
+        return {**super().get_config(), "num_heads": self.num_heads, "key_dim": self.key_dim}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class PaddingMask(keras.layers.Layer):
+    """Token ids (batch, n) -> keep (batch, n) as floats: 1 for a real token, 0 for `padding_id`."""
+
+    def __init__(self, padding_id: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.padding_id = padding_id
+
+    def call(self, ids):
+        return ops.cast(ops.not_equal(ids, self.padding_id), self.compute_dtype)
+
+    def get_config(self):
+        return {**super().get_config(), "padding_id": self.padding_id}
+
+
+def sinusoidal_table(length: int, dim: int):
+    """Vaswani et al.'s positions: row p = sin(p / 10000^(2i/dim)) in even, cos in odd columns."""
+    import numpy as np
+
+    position = np.arange(length)[:, None]
+    rate = 1.0 / np.power(10000.0, (2 * (np.arange(dim) // 2)) / dim)
+    angles = position * rate[None, :]
+    return np.where(np.arange(dim) % 2 == 0, np.sin(angles), np.cos(angles)).astype("float32")
+
+
+POSITIONS = ("learned", "sinusoidal")
+
+
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class TokenAndPositionEmbedding(keras.layers.Layer):
-    """Token ids (batch, seq) -> token embedding + embedding of the position 0..seq-1."""
+    """Token ids (batch, seq) -> token embedding + embedding of each token's position.
 
-    def __init__(self, vocab_size: int, max_len: int, embed_dim: int, **kwargs):
+    positions: "learned" (a trained table of max_len rows) or "sinusoidal" (a fixed table).
+    from_first_token: count positions from the sequence's first non-padding token (id 0
+    pads), not from index 0. Sequences padded at the front (IMDB) then give their words
+    the same positions whatever the padded length; padding itself gets position 0.
+    """
+
+    def __init__(self, vocab_size: int, max_len: int, embed_dim: int, positions: str = "learned",
+                 from_first_token: bool = False, **kwargs):
         super().__init__(**kwargs)
+        if positions not in POSITIONS:
+            raise ValueError(f"positions must be one of {', '.join(POSITIONS)}, got {positions!r}")
         self.vocab_size, self.max_len, self.embed_dim = vocab_size, max_len, embed_dim
+        self.position_kind, self.from_first_token = positions, from_first_token
         self.tokens = keras.layers.Embedding(vocab_size, embed_dim, name="tokens")
-        self.positions = keras.layers.Embedding(max_len, embed_dim, name="positions")
+        if positions == "learned":
+            self.positions = keras.layers.Embedding(max_len, embed_dim, name="positions")
+        else:
+            self.table = sinusoidal_table(max_len, embed_dim)
 
     def build(self, input_shape):
         self.tokens.build(input_shape)
-        self.positions.build((input_shape[-1],))
+        if self.position_kind == "learned":
+            self.positions.build((input_shape[-1],))
+
+    def position_ids(self, ids):
+        """(seq,) 0..seq-1, or (batch, seq) counted from each sequence's first real token."""
+        index = ops.arange(0, ops.shape(ids)[-1], dtype="int32")
+        if not self.from_first_token:
+            return index
+        first = ops.cast(ops.argmax(ops.cast(ops.not_equal(ids, 0), "int32"), axis=-1), "int32")
+        return ops.relu(ops.expand_dims(index, 0) - ops.expand_dims(first, 1))
 
     def call(self, ids):
-        positions = ops.arange(0, ops.shape(ids)[-1], dtype="int32")
-        return self.tokens(ids) + self.positions(positions)
+        where = self.position_ids(ids)
+        if self.position_kind == "learned":
+            return self.tokens(ids) + self.positions(where)
+        return self.tokens(ids) + ops.cast(ops.take(ops.convert_to_tensor(self.table), where, axis=0),
+                                           self.compute_dtype)
 
     def get_config(self):
         return {**super().get_config(), "vocab_size": self.vocab_size, "max_len": self.max_len,
-                "embed_dim": self.embed_dim}
+                "embed_dim": self.embed_dim, "positions": self.position_kind,
+                "from_first_token": self.from_first_token}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ClassToken(keras.layers.Layer):
+    """Prepends a learned [CLS] vector to the sequence (and a 1 to `keep`): after the blocks,
+    its output (`FirstPosition`) is the sequence's summary, gathered by attention."""
+
+    def build(self, input_shape):
+        self.vector = self.add_weight(name="vector", shape=(input_shape[-1],), initializer="zeros")
+
+    def call(self, x, keep=None):
+        batch = ops.shape(x)[0]
+        cls = ops.broadcast_to(ops.cast(self.vector, x.dtype)[None, None, :], (batch, 1, ops.shape(x)[-1]))
+        x = ops.concatenate([cls, x], axis=1)
+        if keep is None:
+            return x
+        return x, ops.concatenate([ops.ones((batch, 1), dtype=keep.dtype), keep], axis=1)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class FirstPosition(keras.layers.Layer):
+    """(batch, n, dim) -> (batch, dim): the vector at position 0 (the [CLS] token's)."""
+
+    def call(self, x):
+        return x[:, 0, :]
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedAverage(keras.layers.Layer):
+    """Mean over the positions with keep 1 (all positions without `keep`)."""
+
+    def call(self, x, keep=None):
+        if keep is None:
+            return ops.mean(x, axis=1)
+        weights = ops.expand_dims(ops.cast(keep, x.dtype), -1)
+        # An all-padding sequence averages nothing: 0, not 0/0.
+        return ops.sum(x * weights, axis=1) / ops.maximum(ops.sum(weights, axis=1), 1.0)
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
 class AttentionPooling(keras.layers.Layer):
-    """Weighted average of a sequence: score_t = v . tanh(W h_t + b), weights = softmax over t."""
+    """Weighted average of a sequence: score_t = v . tanh(W h_t + b), weights = softmax over t.
+
+    With `keep` (batch, t), positions with keep 0 get weight 0.
+    """
 
     def __init__(self, units: int = 64, **kwargs):
         super().__init__(**kwargs)
@@ -69,8 +213,10 @@ class AttentionPooling(keras.layers.Layer):
         self.b = self.add_weight(name="b", shape=(self.units,), initializer="zeros")
         self.v = self.add_weight(name="v", shape=(self.units, 1), initializer="glorot_uniform")
 
-    def call(self, sequence):
+    def call(self, sequence, keep=None):
         scores = ops.matmul(ops.tanh(ops.matmul(sequence, self.w) + self.b), self.v)  # (batch, time, 1)
+        if keep is not None:
+            scores = ops.where(ops.expand_dims(ops.cast(keep, "bool"), -1), scores, ops.full_like(scores, -1e9))
         weights = ops.softmax(scores, axis=1)
         return ops.sum(weights * sequence, axis=1)
 

@@ -47,17 +47,33 @@ def start(experiment: Experiment, dataset: datasets.Dataset | None = None) -> da
     return dataset or datasets.load(experiment.data, experiment.seed)
 
 
-def make_optimizer(cfg: TrainConfig):
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int | None = None):
+    """cfg.learning_rate, or for train.schedule=warmup_cosine a Keras schedule over all
+    epochs * steps_per_epoch steps (saved with the optimizer, so a resumed run continues it)."""
+    if cfg.schedule == "constant":
+        return cfg.learning_rate
+    if not steps_per_epoch:
+        raise ValueError("a learning-rate schedule needs the number of steps per epoch")
+    total = cfg.epochs * steps_per_epoch
+    warmup = min(round(cfg.warmup_fraction * total), total - 1)
+    if warmup == 0:
+        return keras.optimizers.schedules.CosineDecay(cfg.learning_rate, decay_steps=total)
+    return keras.optimizers.schedules.CosineDecay(0.0, decay_steps=total - warmup, warmup_target=cfg.learning_rate,
+                                                  warmup_steps=warmup)
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int | None = None):
+    rate = learning_rate(cfg, steps_per_epoch)
     if cfg.optimizer == "sgd":
-        return keras.optimizers.SGD(cfg.learning_rate, momentum=cfg.momentum)
+        return keras.optimizers.SGD(rate, momentum=cfg.momentum)
     return {"adam": keras.optimizers.Adam, "adamw": keras.optimizers.AdamW,
-            "rmsprop": keras.optimizers.RMSprop}[cfg.optimizer](cfg.learning_rate)
+            "rmsprop": keras.optimizers.RMSprop}[cfg.optimizer](rate)
 
 
-def compile_model(model, cfg: TrainConfig, loss) -> None:
+def compile_model(model, cfg: TrainConfig, loss, steps_per_epoch: int | None = None) -> None:
     # The builders output logits, so the loss applies the softmax: once.
     model.compile(
-        optimizer=make_optimizer(cfg),
+        optimizer=make_optimizer(cfg, steps_per_epoch),
         loss=loss,
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )

@@ -30,6 +30,7 @@ from nnkeras import data as datasets  # noqa: E402
 from nnkeras import distributed, fastfit, models, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint  # noqa: E402
 from nnkeras.config import Experiment, validate  # noqa: E402
+from nnkeras.errors import ConfigError  # noqa: E402
 from nnkeras.run_steps import (  # noqa: E402
     RunResult, begin_logging, compile_model, finish_run, prepare_run_dir, read_state, start)
 
@@ -73,6 +74,9 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
           dataset: datasets.Dataset | None = None) -> RunResult:
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
     experiment = with_engine(experiment)
+    if experiment.train.engine == "numpy" and experiment.train.schedule != "constant":
+        raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy optimizers"
+                          " take a constant rate: use train.schedule=constant")
     if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
         from nnkeras.scratch.run import train_scratch
 
@@ -136,7 +140,9 @@ def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
     if state and state["checkpoint"]:
         return models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"]), state
     model = models.build(experiment.model.name, data.spec, experiment.model.params)
-    compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params))
+    steps_per_epoch = math.ceil(len(data.y_train) / experiment.train.batch_size)
+    compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params),
+                  steps_per_epoch)
     return model, RunCheckpoint.fresh_state()
 
 

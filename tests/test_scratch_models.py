@@ -42,7 +42,8 @@ def transformer():
     from nnkeras.models.transformer import build_transformer
 
     spec = DataSpec("tokens", (6,), 3, CLASSES, input_dtype="int32", vocab_size=12)
-    model = build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=16, num_blocks=1, dropout=0.0, max_len=0)
+    model = build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=16, num_blocks=1, dropout=0.0, max_len=0,
+                              norm="post", pooling="average", positions="learned", mask_padding=False)
     return model, nets.transformer(6, 12, 3, embed_dim=8, num_heads=2, ff_dim=16), lambda r, n: r.integers(0, 12, size=(n, 6))
 
 

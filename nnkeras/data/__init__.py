@@ -14,6 +14,7 @@ from nnkeras.data.images import load_digits, load_fashion_mnist, load_mnist, loa
 from nnkeras.data.synthetic import load_synthetic
 from nnkeras.data.tabular import load_titanic
 from nnkeras.data.text import load_adding, load_imdb, load_long_range
+from nnkeras.data.word_order import load_word_order
 from nnkeras.errors import ConfigError
 
 DATASETS = {
@@ -26,6 +27,7 @@ DATASETS = {
     "imdb": load_imdb,
     "long_range": load_long_range,
     "adding": load_adding,
+    "word_order": load_word_order,
     "titanic": load_titanic,
     "image_folder": load_image_folder,
 }

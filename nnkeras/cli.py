@@ -100,19 +100,23 @@ def cmd_report(args) -> int:
     if not Path(args.runs_dir).is_dir():
         raise NNKerasError(f"report {args.runs_dir}: not a folder; `nnkeras report [FOLDER]` (or --runs-dir FOLDER)"
                            " takes the folder your runs are in (default: runs)")
+    if args.format not in report.FORMATS:
+        raise NNKerasError(f"report --format {args.format}: choose one of {', '.join(report.FORMATS)}")
+    notes = sys.stdout if args.format == "md" else sys.stderr  # csv and json go to stdout alone, so they pipe
     table = report.runs_table(args.runs_dir)
     if table.empty:
-        print(f"no runs under {args.runs_dir}")
+        print(f"no runs under {args.runs_dir}", file=notes)
         return 0
-    print(table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f"))
-    searches = report.searches_table(args.runs_dir)
-    if not searches.empty:  # hyperparameter searches (nnkeras tune): one row each
-        print("\nsearches:\n" + searches.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f"))
-        searches.to_csv(Path(args.runs_dir) / "searches.csv", index=False)
-        print(f"saved {Path(args.runs_dir) / 'searches.csv'}")
-    out = Path(args.runs_dir) / "report.csv"
-    table.to_csv(out, index=False)
-    print(f"\nsaved {out}")
+    folder, searches = Path(args.runs_dir), report.searches_table(args.runs_dir)
+    print(report.render(table, searches, args.format))
+    saved = [folder / "report.csv"]
+    table.to_csv(saved[0], index=False)
+    if not searches.empty:
+        saved.append(folder / "searches.csv")
+        searches.to_csv(saved[-1], index=False)
+    if report.write_figure(table, folder / "report.png"):
+        saved.append(folder / "report.png")
+    print(f"\nsaved {', '.join(map(str, saved))}", file=notes)
     return 0
 
 
@@ -175,10 +179,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", metavar="RUN_DIR", help="continue an interrupted run (or group of runs) in RUN_DIR")
     run.set_defaults(func=cmd_run)
 
-    rep = sub.add_parser("report", help="one row per run: a Markdown table, saved as CSV")
+    rep = sub.add_parser("report", help="one row per run: a table (md, csv or json), saved as CSV, and a figure")
     # The folder both ways, like run and tune take --runs-dir.
     rep.add_argument("folder", nargs="?", help="the folder your runs are in (default: runs)")
     rep.add_argument("--runs-dir", help="the same, as the other commands spell it")
+    # Formats are checked by nnkeras.report (one list, and no pandas import for --help).
+    rep.add_argument("--format", default="md",
+                     help="md: tables for reading (default); csv, json: the data alone on stdout, to pipe")
     rep.set_defaults(func=cmd_report)
 
     convert = sub.add_parser("convert", help="a run directory to a verified .tflite (or .onnx)")

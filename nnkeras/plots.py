@@ -1,8 +1,8 @@
 """Every figure nnkeras draws, as PNG files (matplotlib, no display needed).
 
 One run: learning curves, the test confusion matrix, per-layer gradient
-norms. Several runs: overlaid learning curves of a group, the tuner
-comparison. Each writes its file atomically through nnkeras.runs.
+norms. Several runs: overlaid learning curves of a group, the runs of
+`nnkeras report`, the tuner comparison. Each writes its file atomically through nnkeras.runs.
 """
 
 from __future__ import annotations
@@ -84,6 +84,33 @@ def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) ->
         ax.grid(alpha=0.3)
     axes[1].legend(fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
+    runs.write_atomic(path, png_bytes(fig))
+
+def plot_runs_report(test_accuracy: dict[str, float], histories: dict[str, list[dict]], path: Path) -> None:
+    """`nnkeras report`'s figure (report.png): each run's test accuracy as a bar, and the
+    validation accuracy per epoch of every run overlaid, in the same colour per run."""
+    names = list(dict.fromkeys([*test_accuracy, *histories]))
+    colors = dict(zip(names, plt.cm.tab10.colors * (len(names) // 10 + 1)))
+    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.25 * len(names) + 2)))
+    bars.barh(list(test_accuracy), list(test_accuracy.values()), color=[colors[n] for n in test_accuracy])
+    for y, value in enumerate(test_accuracy.values()):
+        bars.text(value, y, f" {value:.4f}", va="center", fontsize=8)
+    bars.invert_yaxis()  # the report table's order, top to bottom
+    bars.set_xlim(0, 1.12)
+    bars.set_xlabel("test accuracy")
+    bars.tick_params(axis="y", labelsize=8)
+    for name, history in histories.items():
+        frame = pd.DataFrame(history)
+        curves.plot(frame["epoch"], frame["val_accuracy"], marker=".", color=colors[name], label=name)
+    curves.set_xlabel("epoch")
+    curves.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    curves.set_ylabel("validation accuracy")
+    if histories and len(histories) <= 20:  # more names than that hide the curves; the bars name every run
+        curves.legend(fontsize=7)
+    for ax in (bars, curves):
+        ax.grid(alpha=0.3)
+    fig.suptitle("Runs compared")
     fig.tight_layout()
     runs.write_atomic(path, png_bytes(fig))
 

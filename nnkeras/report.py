@@ -9,7 +9,7 @@ import pandas as pd
 
 from nnkeras import runs
 from nnkeras.config import OBJECTIVES
-from nnkeras.plots import plot_comparison
+from nnkeras.plots import plot_comparison, plot_runs_report
 
 
 REPORT_COLUMNS = [
@@ -41,6 +41,51 @@ def _table(run_dirs: list[Path], root: Path) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=REPORT_COLUMNS)
 
 
+FORMATS = ("md", "csv", "json")  # md: the console tables; csv, json: data only, to pipe
+
+
+def render(table: pd.DataFrame, searches: pd.DataFrame, fmt: str) -> str:
+    """What `nnkeras report --format FMT` prints: csv is the runs table alone (searches.csv holds
+    the other one), json both as {"runs": [...], "searches": [...]} with null for missing values."""
+    if fmt == "csv":
+        return table.to_csv(index=False).rstrip("\n")
+    if fmt == "json":
+        records = {name: json.loads(frame.to_json(orient="records"))
+                   for name, frame in (("runs", table), ("searches", searches))}
+        return json.dumps(records, indent=2)
+    text = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+    if not searches.empty:  # hyperparameter searches (nnkeras tune): one row each
+        text += "\n\nsearches:\n" + searches.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+    return text
+
+
+def write_figure(table: pd.DataFrame, path: Path) -> bool:
+    """report.png: the runs' test accuracies and validation curves (nnkeras.plots.plot_runs_report);
+    False, and nothing written, when no run has either yet."""
+    scores = pd.to_numeric(table["test_accuracy"], errors="coerce")
+    test_accuracy = {run: float(score) for run, score in zip(table["run"], scores) if pd.notna(score)}
+    histories = {}
+    for run, folder in zip(table["run"], table["path"]):
+        history = _read_history(Path(folder) / runs.HISTORY)
+        if history is not None and "val_accuracy" in history:
+            histories[run] = history.to_dict("records")
+    if not test_accuracy and not histories:
+        return False
+    plot_runs_report(test_accuracy, histories, path)
+    return True
+
+
+def _read_history(path: Path) -> pd.DataFrame | None:
+    """history.csv, or None when it is missing or damaged (like `_read`)."""
+    try:
+        history = pd.read_csv(path)
+    except (OSError, ValueError):
+        return None
+    if "epoch" not in history:
+        return None
+    return history.apply(pd.to_numeric, errors="coerce")
+
+
 def _get(obj, *keys):
     """obj[k1][k2]..., or None where a level is missing or not an object (a hand-edited config)."""
     for key in keys:
@@ -64,8 +109,8 @@ def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
     runs.write_atomic(group_dir / "summary.csv", table.to_csv(index=False))
     shown = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
     runs.write_atomic(group_dir / "summary.md", f"# {group_dir.parent.name} ({group_dir.name})\n\n{shown}\n")
-    histories = {d.name: pd.read_csv(d / runs.HISTORY).to_dict("records")
-                 for d in run_dirs if (d / runs.HISTORY).is_file()}
+    histories = {d.name: history.to_dict("records")
+                 for d in run_dirs if (history := _read_history(d / runs.HISTORY)) is not None}
     if histories:
         plot_comparison(histories, group_dir / "summary.png", f"{group_dir.parent.name}: learning curves")
     print(shown, flush=True)

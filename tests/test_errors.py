@@ -118,6 +118,7 @@ ARGUMENT_CASES = [
       "{run}/metrics.json"], "metrics.json/mnist_mlp/"),  # ... : Not a directory; a part of that path is a file
     # report
     (["report", "{tmp}/none"], "report {tmp}/none: not a folder"),
+    (["report", "{tmp}", "--format", "xml"], "report --format xml: choose one of md, csv, json"),
     # convert and serve: arguments (more in test_export.py and test_serve.py)
     (["convert", "{run}", "--min-agreement", "most"], "argument --min-agreement: invalid float value: 'most'"),
     (["serve", "{run}", "--port", "http"], "argument --port: invalid int value: 'http'"),

@@ -274,6 +274,16 @@ def test_token_id_inputs_stay_integers(tmp_path, mode):
     assert metadata["normalisation"] is None and metadata["input"]["vocabulary_size"] == 50
 
 
+def test_a_transformer_takes_every_id_of_its_vocabulary_not_only_ids_below_its_length():
+    """The position embedding (one row per position, here 6) must not bound the token ids (34)."""
+    from nnkeras.data import DataSpec
+    from nnkeras.export.metadata import vocabulary_size
+    from nnkeras.models.transformer import build_transformer
+
+    spec = DataSpec("tokens", (6,), 3, ("a", "b", "c"), input_dtype="int32", vocab_size=34)
+    assert vocabulary_size(build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=8)) == 34
+
+
 # ---------------------------------------------------------------------------
 # ONNX
 
@@ -311,6 +321,9 @@ ZOO = {
                 {"filters": (4, 8), "dense": 8, "rotation": 0.1, "shift": 0.1, "flip": True}),
     "arcface": (IMAGES, {"embedding_dim": 8, "filters": (4, 8)}),
     "scratch_mlp": ({**IMAGES, "shape": (6, 6, 1)}, {"hidden": (8,)}),
+    "scratch_lenet5": (IMAGES, {}),
+    "scratch_lstm": (TOKENS, {"units": 8, "embed_dim": 8}),  # the twin is unrolled by default
+    "scratch_transformer": (TOKENS, {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.0}),
     "rnn": (TOKENS, {"cell": "lstm", "units": 8, "embed_dim": 8, "bidirectional": True, "unroll": True}),
     "lstm_attention": (TOKENS, {"units": 8, "embed_dim": 8, "attention_units": 8, "unroll": True, "dropout": 0.0}),
     "transformer": (TOKENS, {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.0}),

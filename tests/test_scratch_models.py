@@ -13,6 +13,7 @@ from nnkeras.data import DataSpec
 from nnkeras.scratch import SGD, Adam, nets
 from nnkeras.scratch.fit import batch_order
 from nnkeras.scratch.optimizers import clip_by_global_norm
+from nnkeras.scratch.twin import copy_to_keras
 
 F64 = np.float64  # hyperparameters as float64, or Keras rounds them through float32 (tests/test_scratch_keras.py)
 CLASSES = ("a", "b", "c")
@@ -160,7 +161,7 @@ def test_float32_twin_predicts_the_scratch_classes(float64_keras):
         pass
     keras.config.set_floatx("float32")
     model32 = transformer()[0]
-    nets.to_keras(net, model32)
+    copy_to_keras(net, model32)
     logits = np.asarray(model32(x.astype("int32")))
     np.testing.assert_allclose(logits, net.logits(x), rtol=1e-4, atol=1e-5)
     assert np.array_equal(logits.argmax(1), net.logits(x).argmax(1))

@@ -28,6 +28,10 @@ CASES = {
     "wide_deep": (TABLE, {"hidden": (8,)}),
     "arcface": (MNIST, {"embedding_dim": 8, "filters": (4, 8)}),
     "scratch_mlp": (MNIST, {"hidden": (8, 8), "activation": "sigmoid", "init": "xavier_sigmoid"}),
+    "scratch_lenet5": (MNIST, {"activation": "tanh"}),
+    "scratch_lstm": (TOKENS, {"units": 8, "embed_dim": 8}),
+    "scratch_lstm_float_sequence": (DataSpec("adding", (12, 2), 2, ("lo", "hi")), {"cell": "simple_rnn", "units": 4}),
+    "scratch_transformer": (TOKENS, {"embed_dim": 16, "num_heads": 2, "ff_dim": 16}),
 }
 # Reference models with a known size.
 PINNED_PARAMS = {"mlp": 23_860, "lenet5": 61_706}
@@ -95,6 +99,9 @@ def test_reference_models_have_their_published_size(name, params):
     ("wide_deep", TABLE, {"crosses": ("Sex:Cabin",)}, "model.crosses"),
     ("arcface", MNIST, {"margin": 2.0}, "model.margin must be in [0, 1.5)"),
     ("lenet5", DataSpec("d", (8, 8, 1), 10, DIGITS), {}, "at least 12x12"),
+    ("scratch_lenet5", MNIST, {"activation": "elu"}, "model.activation must be one of sigmoid, tanh, relu for scratch_lenet5"),
+    ("scratch_lstm", TOKENS, {"cell": "gru"}, "model.cell must be one of simple_rnn, lstm for scratch_lstm"),
+    ("scratch_transformer", MNIST, {}, "reads sequences of token ids"),
 ])
 def test_incompatible_spec_or_argument_fails_at_build_time_naming_it(name, spec, params, message):
     with pytest.raises(ConfigError) as info:

@@ -29,12 +29,17 @@ def vocabulary_size(model) -> int | None:
     """For token-id inputs: ids must stay below the smallest Embedding's input_dim.
 
     Embeddings may sit inside custom layers (token + position embedding), hence
-    the recursive walk.
+    the recursive walk. A position embedding looks up positions 0..seq_len-1,
+    never the input's ids, so it does not bound them.
     """
     import keras
 
+    from nnkeras.layers import TokenAndPositionEmbedding
+
     layers = model._flatten_layers(include_self=False, recursive=True)
-    sizes = [layer.input_dim for layer in layers if isinstance(layer, keras.layers.Embedding)]
+    positions = {id(layer.positions) for layer in layers if isinstance(layer, TokenAndPositionEmbedding)}
+    sizes = [layer.input_dim for layer in layers
+             if isinstance(layer, keras.layers.Embedding) and id(layer) not in positions]
     return min(sizes) if sizes else None
 
 

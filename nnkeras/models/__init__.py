@@ -26,11 +26,14 @@ BUILDERS = {
     "transformer": "nnkeras.models.transformer:build_transformer",
     "wide_deep": "nnkeras.models.wide_deep:build_wide_deep",
     "arcface": "nnkeras.models.arcface:build_arcface",
-    # The NumPy MLP of nnkeras.scratch: its builder makes the Keras twin the weights are copied into.
+    # The NumPy networks of nnkeras.scratch: each builder makes the Keras twin the weights are copied into.
     "scratch_mlp": "nnkeras.models.scratch_twin:build_scratch_mlp",
+    "scratch_lenet5": "nnkeras.models.scratch_twin:build_scratch_lenet5",
+    "scratch_lstm": "nnkeras.models.scratch_twin:build_scratch_lstm",
+    "scratch_transformer": "nnkeras.models.scratch_twin:build_scratch_transformer",
 }
 # Models whose own kind is NumPy: train.engine=auto hands them to nnkeras.scratch.run.
-NUMPY_MODELS = ("scratch_mlp",)
+NUMPY_MODELS = ("scratch_mlp", "scratch_lenet5", "scratch_lstm", "scratch_transformer")
 
 
 def _import(path: str):

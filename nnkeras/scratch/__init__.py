@@ -17,7 +17,7 @@
     network       a classifier made of those layers
     nets          LeNet-5, RNN/LSTM and Transformer shaped like the Keras builders
     twin          copying weights into the equivalent Keras model (nnkeras.models.scratch_twin)
-    run           the NumPy engine: `nnkeras run scratch_mlp` into a normal run directory
+    run           the NumPy engine: `nnkeras run scratch_*` (MLP, LeNet-5, LSTM, Transformer) into a normal run directory
 
 Everything is float64 and imports only NumPy; `twin` and `run` bring in Keras.
 Each layer beside the Keras layer it equals, and the test that checks it: docs/from_scratch.md.

@@ -29,7 +29,9 @@ def train_epoch(net, optimizer, x: np.ndarray, t: np.ndarray, batch_size: int, s
     Returns the loss (and accuracy) of each batch before its step, averaged
     over the epoch weighted by batch size: the numbers Keras reports as `loss`
     and `accuracy`. A non-finite loss ends the epoch at once (no update with it).
+    Dropout masks, like the batch order, are drawn from (seed, epoch) alone.
     """
+    net.reseed_dropout(seed, epoch)
     total, hits, seen = 0.0, 0, 0
     for step, index in enumerate(batch_order(len(x), batch_size, seed, epoch)):
         loss, grads, output = net.gradients(x[index], t[index])
@@ -61,12 +63,6 @@ def _logs(net, total_loss: float, hits: int, seen: int) -> dict:
     if net.classifies:  # classification: accuracy means something
         logs["accuracy"] = hits / seen
     return logs
-
-
-def kernel_gradients(net, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-    """dL/dW of every layer, by layer name, on the batch (x, t): what the gradient-norm logs show."""
-    _, grads, _ = net.gradients(x, t)
-    return dict(zip(net.layer_names, grads[0::2]))
 
 
 def fit(net, optimizer, x, y, *, epochs: int, batch_size: int = 32, seed: int = 0, validation=None) -> list[dict]:

@@ -9,7 +9,8 @@ A layer is a function y = f(x; p) with a hand-written derivative:
 of the Keras layer with the same `name` (a Dense kernel is (fan_in, units),
 z = x K + b), so weights copy between a scratch network and its Keras twin
 without any reshaping. A layer made of several Keras layers (the Transformer
-block) lists them in `parts`; `leaves` walks down to the ones that hold weights.
+block) lists them in `parts`; `leaves` walks down to the ones that hold weights,
+`walk` to every layer (the training loop finds the dropout layers that way).
 
 Every layer works on float64 arrays with any leading batch dimensions, as
 Keras layers do: Dense on (n, T, d) transforms each of the n * T vectors.
@@ -44,6 +45,12 @@ class Layer:
         if self.parts:
             return [leaf for part in self.parts for leaf in part.leaves()]
         return [self] if self.params else []
+
+    def walk(self):
+        """This layer and every layer under it, depth first."""
+        yield self
+        for part in self.parts:
+            yield from part.walk()
 
 
 def xavier(fan_in: int, fan_out: int, rng: np.random.Generator, shape=None) -> np.ndarray:
@@ -101,7 +108,8 @@ class Dropout(Layer):
     Dividing by 1 - rate keeps the expected activation the same, so inference
     needs no rescaling. The backward pass routes dy through the same mask.
     Its masks come from the layer's own generator: they cannot equal Keras's,
-    so the equality tests use rate 0.
+    so the equality tests use rate 0. `reseed` restarts that generator (the
+    training loop does at every epoch, so a resumed run draws the same masks).
     """
 
     def __init__(self, name: str, rate: float, seed: int = 0):
@@ -110,6 +118,9 @@ class Dropout(Layer):
             raise ConfigError(f"dropout rate must be in [0, 1), got {rate}")
         self.rate, self.rng = rate, np.random.default_rng(seed)
         self.scale = None
+
+    def reseed(self, key) -> None:
+        self.rng = np.random.default_rng(key)
 
     def forward(self, x, training=False):
         if not training or self.rate == 0.0:

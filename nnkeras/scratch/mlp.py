@@ -122,6 +122,18 @@ class MLP:
                 delta = self.activations[l - 1].backward(zs[l - 1], outputs[l], delta @ self.weights[l])
         return self.loss_value(zs, outputs, t), grads, outputs[-1]
 
+    def kernel_gradients(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
+        """dL/dW of every layer, by layer name, on the batch (x, t): what the gradient-norm logs show."""
+        _, grads, _ = self.gradients(x, t)
+        return dict(zip(self.layer_names, grads[0::2]))
+
+    def keras_weights(self) -> dict[str, list[np.ndarray]]:
+        """Layer name -> [kernel, bias] in Keras's Dense layout: the kernel is W transposed, (fan_in, units)."""
+        return {name: [w.T, b] for name, w, b in zip(self.layer_names, self.weights, self.biases)}
+
+    def reseed_dropout(self, *key) -> None:
+        """Nothing to do: this MLP has no dropout (the call is part of the protocol `Network` shares)."""
+
     def correct(self, output: np.ndarray, t: np.ndarray) -> np.ndarray | None:
         """Which examples are classified right (None without a sigmoid or softmax output: regression)."""
         if not self.classifies:

@@ -5,10 +5,11 @@
     transformer  = nnkeras.models.transformer.build_transformer
 
 Every layer that holds weights is named like the builder's layer, and keeps
-them in that layer's `get_weights()` layout, so `from_keras` and `to_keras`
-are plain copies by name. Fresh weights come from each layer's own NumPy
-initialiser; the scratch experiments instead start from the twin's Keras draw
-(`from_keras`), so both engines begin at the same point.
+them in that layer's `get_weights()` layout, so `from_keras` and
+`nnkeras.scratch.twin.copy_to_keras` are plain copies by name. Fresh weights
+come from each layer's own NumPy initialiser; the scratch experiments instead
+start from the twin's Keras draw (`from_keras`), so both engines
+(train.engine=numpy and keras) begin at the same point.
 """
 
 from __future__ import annotations
@@ -75,8 +76,3 @@ def from_keras(net: Network, model) -> Network:
                      for leaf in net.leaves()})
     return net
 
-
-def to_keras(net: Network, model) -> None:
-    """Set the Keras model's weights to `net`'s (cast to the model's dtype by Keras)."""
-    for leaf in net.leaves():
-        model.get_layer(leaf.name).set_weights(leaf.params)

@@ -8,8 +8,9 @@ Backpropagation starts from dL/dlogits = (softmax(logits) - onehot(y)) / n
 each layer stores its own parameter gradients on the way.
 
 `Network` answers the same calls as `MLP` (`check`, `gradients`,
-`loss_and_output`, `params`, `correct`), so `fit`, `gradcheck` and the
-optimisers take either.
+`loss_and_output`, `params`, `correct`, `kernel_gradients`, `keras_weights`,
+`reseed_dropout`), so `fit`, `gradcheck`, the optimisers and the experiment
+runner (`nnkeras.scratch.run`) take either.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ import numpy as np
 from nnkeras.errors import DataError
 from nnkeras.scratch import checks, losses
 from nnkeras.scratch.activations import softmax
-from nnkeras.scratch.layers import Layer
+from nnkeras.scratch.layers import Dropout, Layer
 
 CROSS_ENTROPY = losses.get("categorical_crossentropy")
 
@@ -70,9 +71,9 @@ class Network:
         z = self.logits(x)
         return CROSS_ENTROPY.value_from_z(z, t), softmax(z)
 
-    def gradients(self, x: np.ndarray, t: np.ndarray) -> tuple[float, list[np.ndarray], np.ndarray]:
-        """Loss, gradients in the order of `params()`, and the probabilities (training mode)."""
-        z = self.logits(x, training=True)
+    def gradients(self, x: np.ndarray, t: np.ndarray, training: bool = True) -> tuple[float, list[np.ndarray], np.ndarray]:
+        """Loss, gradients in the order of `params()`, and the probabilities (training mode: dropout on)."""
+        z = self.logits(x, training=training)
         delta = CROSS_ENTROPY.grad_from_z(z, t)
         for layer in reversed(self.layers):
             delta = layer.backward(delta)
@@ -82,9 +83,22 @@ class Network:
         return output.argmax(axis=1) == t.argmax(axis=1)
 
     def kernel_gradients(self, x: np.ndarray, t: np.ndarray) -> dict[str, np.ndarray]:
-        """dL/dkernel of every layer that has one, by layer name (what the gradient-norm logs show)."""
-        _, grads, _ = self.gradients(x, t)
+        """dL/dkernel of every layer that has one, by layer name (what the gradient-norm logs show).
+
+        In inference mode, as Keras's GradientNorms measures them: dropout would add noise to the comparison.
+        """
+        _, grads, _ = self.gradients(x, t, training=False)
         return {name.rsplit("/", 1)[0]: g for name, g in zip(self.param_names(), grads) if name.endswith("/kernel")}
+
+    def keras_weights(self) -> dict[str, list[np.ndarray]]:
+        """Layer name -> its arrays in the Keras layer's `get_weights()` layout (already the scratch layout)."""
+        return {leaf.name: list(leaf.params) for leaf in self.leaves()}
+
+    def reseed_dropout(self, *key) -> None:
+        """Restart every dropout layer's generator from (*key, its index): the masks then depend on the key alone."""
+        dropouts = [layer for top in self.layers for layer in top.walk() if isinstance(layer, Dropout)]
+        for index, layer in enumerate(dropouts):
+            layer.reseed([*key, index])
 
     def set_weights(self, weights: dict[str, list[np.ndarray]]) -> None:
         """Copy in arrays by layer name (e.g. from a Keras model); shapes must match exactly."""

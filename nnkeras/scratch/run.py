@@ -1,20 +1,32 @@
-"""`nnkeras run scratch_mlp`: the NumPy MLP trained into a normal run directory.
+"""`nnkeras run scratch_*`: a NumPy network trained into a normal run directory.
+
+The NumPy models (models.NUMPY_MODELS: scratch_mlp, scratch_lenet5,
+scratch_lstm, scratch_transformer) each have a scratch network (`NETWORKS`
+below: nnkeras.scratch.mlp or nnkeras.scratch.nets) and a Keras twin, the
+registry's builder (`nnkeras.models.scratch_twin`), with the same layers
+under the same names.
 
 This is a custom training loop in Keras's sense: NumPy does every forward
 pass, backward pass and update, and the callbacks of the Keras trainer
 (TensorBoard, RunCheckpoint, GradientNorms) are driven through a
-`keras.callbacks.CallbackList` whose model is the Keras twin
-(`nnkeras.models.scratch_twin`), refreshed with the scratch weights before every
-epoch end. So a scratch run has the files, TensorBoard tags, checkpoints,
-early stopping and divergence handling of a Keras run by construction; its
-best model is saved as model.keras and `nnkeras.run_steps.finish_run` scores it
-on the test set exactly as it scores any run (the twin computes what the
-scratch net computes, in float32: see tests/test_scratch_keras.py), so
-export and serving take a scratch run like any other.
+`keras.callbacks.CallbackList` whose model is the Keras twin, refreshed with
+the scratch weights before every epoch end. So a scratch run has the files,
+TensorBoard tags, checkpoints, early stopping and divergence handling of a
+Keras run by construction; its best model is saved as model.keras and
+`nnkeras.run_steps.finish_run` scores it on the test set exactly as it scores
+any run (the twin computes what the scratch net computes, in float32: see
+tests/test_scratch_keras.py and tests/test_scratch_models.py), so export and
+serving take a scratch run like any other.
+
+The MLP draws its own initial weights (model.init, the lesson of chapter 2);
+the other networks start from the twin's Keras draw, so train.engine=numpy
+and train.engine=keras begin at the same point.
 
 The NumPy state (float64 weights and optimiser moments) is checkpointed
 beside the twin's at every epoch, so `--resume` continues the float64 run
-where it stopped, not from float32 copies.
+where it stopped, not from float32 copies. Batch order and dropout masks
+depend on (seed, epoch) alone (nnkeras.scratch.fit.train_epoch), so a resumed
+run takes the steps an uninterrupted one takes.
 """
 
 from __future__ import annotations
@@ -31,20 +43,22 @@ from nnkeras import models, runs
 from nnkeras.callbacks import GradientNorms, RunCheckpoint
 from nnkeras.config import Experiment
 from nnkeras.errors import DataError
-from nnkeras.scratch import optimizers
-from nnkeras.scratch.fit import evaluate, kernel_gradients, train_epoch
+from nnkeras.scratch import nets, optimizers
+from nnkeras.scratch.fit import evaluate, train_epoch
 from nnkeras.scratch.mlp import MLP
+from nnkeras.scratch.network import Network
 from nnkeras.scratch.twin import copy_to_keras
 from nnkeras.run_steps import RunResult, begin_logging, compile_model, finish_run, prepare_run_dir, read_state, start
 
 SCRATCH_STATE = "scratch-epoch-{:04d}.npz"
 SCRATCH_STATES = "scratch-epoch-*.npz"  # every epoch's, for the cleanup
 GRADIENT_BATCH = 256  # examples of the fixed batch the gradient norms are measured on
+EVALUATION_BATCH = 256  # examples per forward pass in validation: bounds the memory of im2col on images
 
 
 def train_scratch(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, verbose: int = 0,
                   dataset: datasets.Dataset | None = None) -> RunResult:
-    """Train the NumPy MLP of `experiment` into `run_dir`: what `nnkeras.training.train` calls for
+    """Train the NumPy network of `experiment` into `run_dir`: what `nnkeras.training.train` calls for
     train.engine=numpy (the experiment comes checked, its engine resolved)."""
     cfg = experiment.train
     optimizer = optimizers.make(cfg.optimizer, cfg.learning_rate, cfg.momentum)
@@ -54,8 +68,8 @@ def train_scratch(experiment: Experiment, run_dir: str | Path, *, resume: bool =
     # The twin's Keras optimizer never steps (it gives the callbacks the learning rate); building
     # its slots now saves them with every checkpoint, so reloading one does not warn about them.
     twin.optimizer.build(twin.trainable_variables)
-    net = _network(experiment, data.spec)
-    splits = {split: _checked(net, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), split)
+    net = network_for(experiment, data.spec, twin)
+    splits = {split: _checked(net, experiment.model.name, getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), split)
               for split in ("train", "val", "test")}  # bad data fails here, before anything is written
     run_dir = Path(run_dir)
     state = (_restore(run_dir, net, optimizer) if resume else None) or RunCheckpoint.fresh_state()
@@ -66,19 +80,50 @@ def train_scratch(experiment: Experiment, run_dir: str | Path, *, resume: bool =
     return finish_run(twin, data, experiment, run_dir, state)
 
 
-def _network(experiment: Experiment, spec) -> MLP:
-    params = {**models.builder_defaults(experiment.model.name), **experiment.model.params}
+def _mlp(spec, params: dict, seed: int, twin) -> MLP:
     sizes = (int(np.prod(spec.input_shape)), *params["hidden"], spec.num_classes)
     return MLP.create(sizes, hidden=params["activation"], output="softmax", loss="categorical_crossentropy",
-                      init=params["init"], seed=experiment.seed)
+                      init=params["init"], seed=seed)
 
 
-def _checked(net: MLP, x, y, split: str) -> tuple[np.ndarray, np.ndarray]:
-    """Flattened float64 inputs and one-hot targets of one split, or a DataError naming the split."""
+def _lenet5(spec, params: dict, seed: int, twin) -> Network:
+    return nets.from_keras(nets.lenet5(spec.input_shape, spec.num_classes, params["activation"], seed), twin)
+
+
+def _lstm(spec, params: dict, seed: int, twin) -> Network:
+    vocab_size = spec.vocab_size if spec.input_dtype == "int32" else None  # token ids, or float sequences
+    net = nets.rnn(spec.input_shape, spec.num_classes, params["cell"], params["units"], params["embed_dim"],
+                   vocab_size, params["dropout"], seed)
+    return nets.from_keras(net, twin)
+
+
+def _transformer(spec, params: dict, seed: int, twin) -> Network:
+    net = nets.transformer(spec.input_shape[0], spec.vocab_size, spec.num_classes, params["embed_dim"],
+                           params["num_heads"], params["ff_dim"], params["num_blocks"], params["dropout"],
+                           params["max_len"], seed=seed)
+    return nets.from_keras(net, twin)
+
+
+# NumPy model -> its scratch network, made from (data spec, the builder's arguments, seed, the Keras twin).
+NETWORKS = {"scratch_mlp": _mlp, "scratch_lenet5": _lenet5, "scratch_lstm": _lstm, "scratch_transformer": _transformer}
+
+
+def network_for(experiment: Experiment, spec, twin) -> MLP | Network:
+    """The scratch network of `experiment`'s NumPy model, with the twin's architecture (builder defaults filled in)."""
+    name = experiment.model.name
+    params = {**models.builder_defaults(name), **experiment.model.params}
+    return NETWORKS[name](spec, params, experiment.seed, twin)
+
+
+def _checked(net, model_name: str, x, y, split: str) -> tuple[np.ndarray, np.ndarray]:
+    """Checked float64 inputs (token ids: int64) and one-hot targets of one split, or a DataError naming the split."""
     if isinstance(x, dict):
-        raise DataError(f"scratch_mlp needs array inputs; the {split} split is a table of columns (use a Keras model)")
+        raise DataError(f"{model_name} needs array inputs; the {split} split is a table of columns (use a Keras model)")
+    x = np.asarray(x)
+    if isinstance(net, MLP):  # the chapter-2 MLP takes flat vectors; the other networks take the data's shape
+        x = x.reshape(len(x), -1)
     try:
-        return net.check(np.asarray(x).reshape(len(x), -1), y)
+        return net.check(x, y)
     except DataError as exc:
         raise DataError(f"{split} split: {exc}") from None
 
@@ -91,7 +136,7 @@ class ScratchCheckpoint(RunCheckpoint):
     any moment leaves a state.json whose NumPy file exists.
     """
 
-    def __init__(self, run_dir: Path, state: dict, patience: int, net: MLP, optimizer):
+    def __init__(self, run_dir: Path, state: dict, patience: int, net: MLP | Network, optimizer):
         super().__init__(run_dir, state, patience)
         self.net, self.optimizer = net, optimizer
 
@@ -110,7 +155,7 @@ class ScratchCheckpoint(RunCheckpoint):
                 old.unlink(missing_ok=True)
 
 
-def _restore(run_dir: Path, net: MLP, optimizer) -> dict | None:
+def _restore(run_dir: Path, net: MLP | Network, optimizer) -> dict | None:
     """The saved state of an interrupted run, with `net` and `optimizer` set back to it (None: start afresh)."""
     state = read_state(run_dir)
     if not state or not state["checkpoint"]:
@@ -125,12 +170,12 @@ def _restore(run_dir: Path, net: MLP, optimizer) -> dict | None:
 class ScratchGradientNorms(GradientNorms):
     """GradientNorms with the gradients of the NumPy backward pass instead of tf.GradientTape."""
 
-    def __init__(self, run_dir: Path, net: MLP, x: np.ndarray, t: np.ndarray):
+    def __init__(self, run_dir: Path, net: MLP | Network, x: np.ndarray, t: np.ndarray):
         super().__init__(run_dir, x, t)
         self.net = net
 
     def kernel_gradients(self) -> dict[str, np.ndarray]:
-        return kernel_gradients(self.net, self.x, self.y)
+        return self.net.kernel_gradients(self.x, self.y)
 
 
 def _fit(net, optimizer, twin, splits, experiment: Experiment, run_dir: Path, state: dict, verbose: int) -> None:
@@ -154,7 +199,7 @@ def _fit(net, optimizer, twin, splits, experiment: Experiment, run_dir: Path, st
         copy_to_keras(net, twin)
         twin.optimizer.iterations.assign((epoch + 1) * steps)
         callbacks.on_test_begin()  # validation, hooked as Keras's fit hooks it (TensorBoard logs it per step too)
-        val_logs = evaluate(net, *splits["val"])
+        val_logs = evaluate(net, *splits["val"], batch_size=EVALUATION_BATCH)
         callbacks.on_test_end(val_logs)
         callbacks.on_epoch_end(epoch, {**logs, **{f"val_{key}": value for key, value in val_logs.items()}})
         if state["stop_reason"]:  # early stopping or divergence, decided by RunCheckpoint

@@ -79,7 +79,9 @@ class TransformerBlock(Layer):
         self.ff_2 = Dense(f"{name}_ff_2", ff_dim, dim, "linear", rng)
         self.ff_dropout = Dropout(f"{name}_ff_dropout", dropout, seed + 1)
         self.norm_2 = LayerNorm(f"{name}_norm_2", dim)
-        self.parts = [self.attention, self.norm_1, self.ff_1, self.ff_2, self.norm_2]  # Keras's weight order
+        # Keras's weight order (the dropouts hold none, so `leaves` skips them)
+        self.parts = [self.attention, self.attention_dropout, self.norm_1, self.ff_1, self.ff_2, self.ff_dropout,
+                      self.norm_2]
 
     def _attend(self, x, training, mask):
         return self.attention_dropout.forward(self.attention.forward(x, training, mask), training)

@@ -281,7 +281,8 @@ def test_a_transformer_takes_every_id_of_its_vocabulary_not_only_ids_below_its_l
     from nnkeras.models.transformer import build_transformer
 
     spec = DataSpec("tokens", (6,), 3, ("a", "b", "c"), input_dtype="int32", vocab_size=34)
-    assert vocabulary_size(build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=8)) == 34
+    for positions in ("learned", "sinusoidal"):
+        assert vocabulary_size(build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=8, positions=positions)) == 34
 
 
 # ---------------------------------------------------------------------------

@@ -37,7 +37,7 @@ def vocabulary_size(model) -> int | None:
     from nnkeras.layers import TokenAndPositionEmbedding
 
     layers = model._flatten_layers(include_self=False, recursive=True)
-    positions = {id(layer.positions) for layer in layers if isinstance(layer, TokenAndPositionEmbedding)}
+    positions = {id(getattr(layer, "positions", None)) for layer in layers if isinstance(layer, TokenAndPositionEmbedding)}
     sizes = [layer.input_dim for layer in layers
              if isinstance(layer, keras.layers.Embedding) and id(layer) not in positions]
     return min(sizes) if sizes else None

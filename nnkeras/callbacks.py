@@ -144,13 +144,26 @@ def forget_epochs_from(tb_dir: Path, epoch: int) -> None:
             os.replace(tmp, path)
 
 
+# How config.flat writes a setting left unset (None, an empty tuple, list, dict or string): not shown in HParams.
+UNSET = {"None", "()", "[]", "{}", ""}
+
+
 def write_hparams(tb_dir: Path, hparams: dict, run_id: str) -> None:
-    """The config as a TensorBoard HParams session, so runs compare in one table."""
+    """The run's own summaries in tb/ (the parent of train/, validation/, test/, as the HParams
+    plugin needs): the settings that define the run as an HParams session, so runs compare in
+    one table, and the same settings as a text card, so the `tb` run TensorBoard lists is not empty.
+
+    `hparams` is config.flat(experiment); settings left unset (data.dir=None,
+    data.holdout_classes=()) are left out: they would only add empty columns.
+    """
     import tensorflow as tf
     from tensorboard.plugins.hparams import api as hp
 
+    settings = {key: value for key, value in hparams.items() if not (isinstance(value, str) and value in UNSET)}
+    card = "| setting | value |\n|---|---|\n" + "\n".join(f"| {key} | {value} |" for key, value in settings.items())
     with tf.summary.create_file_writer(str(tb_dir)).as_default():
-        hp.hparams(hparams, trial_id=run_id)
+        hp.hparams(settings, trial_id=run_id)
+        tf.summary.text("run", card, step=0)
 
 
 def write_graph(tb_dir: Path, model) -> None:

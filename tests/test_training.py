@@ -102,6 +102,32 @@ def test_tensorboard_logs_scalars_histograms_graph_hparams_and_confusion_matrix(
     assert "_hparams_/session_start_info" in _tags(tb).Tags()["tensors"]
 
 
+def test_hparams_show_only_the_settings_that_are_set(smoke_run):
+    from tensorboard.plugins.hparams import metadata
+
+    tb = _tags(smoke_run.run_dir / runs.TENSORBOARD)
+    content = tb.SummaryMetadata(metadata.SESSION_START_INFO_TAG).plugin_data.content
+    shown = metadata.parse_session_start_info_plugin_data(content).hparams
+    assert shown["train.epochs"].number_value == 3 and shown["model.hidden"].string_value == "(16,)"
+    # The smoke experiment leaves data.dir at None and data.holdout_classes at (): no empty columns for them.
+    assert "data.dir" not in shown and "data.holdout_classes" not in shown
+    assert not [key for key, value in shown.items() if value.string_value in ("None", "()", "{}", "")
+                and value.WhichOneof("kind") == "string_value"]
+
+
+def test_every_run_tensorboard_lists_shows_scalars_or_text(smoke_run):
+    """`tensorboard --logdir runs` lists each folder with event files as a run: none of them may be empty."""
+    from tensorboard.backend.event_processing.plugin_event_multiplexer import EventMultiplexer
+
+    runs_dir = smoke_run.run_dir.parent.parent
+    multiplexer = EventMultiplexer().AddRunsFromDirectory(str(runs_dir))
+    multiplexer.Reload()
+    shown = {plugin: multiplexer.PluginRunToTagToContent(plugin) for plugin in ("scalars", "text")}
+    listed = sorted(multiplexer.Runs())
+    assert "smoke/r1/tb" in listed and "smoke/r1/tb/train" in listed
+    assert [run for run in listed if not any(shown[plugin].get(run) for plugin in shown)] == []
+
+
 def test_same_seed_gives_the_same_metrics(smoke_run, tmp_path):
     from nnkeras.training import train
 

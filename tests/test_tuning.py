@@ -131,6 +131,7 @@ def test_hparams_summary_and_every_trial_session_are_in_the_event_files(compared
     experiment = hparams_metadata.parse_experiment_plugin_data(content)
     assert [h.name for h in experiment.hparam_infos] == ["model.hidden", "train.learning_rate", "train.batch_size"]
     assert ("validation", "epoch_accuracy") in [(m.name.group, m.name.tag) for m in experiment.metric_infos]
+    assert summary.Tags()["tensors"] == [hparams_metadata.EXPERIMENT_TAG, "search"]  # not an empty run
     oracle = reload_oracle(dataclasses.replace(job, tuner="random"), folder)
     for trial_id, trial in oracle.trials.items():
         session = EventAccumulator(str(folder / f"trial_{trial_id}" / runs.TENSORBOARD))

@@ -98,6 +98,9 @@ def write_hparams_config(folder: Path, keys: list[str]) -> None:
             hparams=[hp_api.HParam(key) for key in keys],
             metrics=[hp_api.Metric(tag, group=group, display_name=title) for tag, group, title in HPARAMS_METRICS],
         )
+        # Text too, so the `tb` run TensorBoard lists for the search is not an empty one.
+        tf.summary.text("search", f"Hyperparameters searched: {', '.join(keys)}. Each trial's settings and curves"
+                                  " are in trial_<id>/tb; the HParams tab compares them.", step=0)
     writer.close()
     os.replace(staging, target)
 

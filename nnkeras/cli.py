@@ -86,6 +86,10 @@ def cmd_run(args) -> int:
         print(f"run directory: {result.run_dir}{where}")
         print(f"test accuracy: {m['test_accuracy']:.4f} (test loss {m['test_loss']:.4f}, {m['epochs_run']} epochs,"
               f" {m['train_seconds']:.1f} s of training, {m['dataset']}, n_train={m['n_train']})")
+        if "holdout_verification_accuracy" in m:  # an embedding (arcface): its point is the classes it never saw
+            print(f"held-out classes: verification accuracy {m['holdout_verification_accuracy']:.4f} (pairs, same or"
+                  f" not), nearest-neighbour accuracy {m['holdout_nearest_neighbour_accuracy']:.4f}"
+                  f" (n_holdout={m['n_holdout']})")
     if len(results) > 1:
         print(f"summary: {folder / 'summary.md'}")
     return 0

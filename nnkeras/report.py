@@ -105,7 +105,8 @@ def _read(path: Path) -> dict:
 def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
     """summary.csv / summary.md / summary.png for a group of variant runs."""
     group_dir = Path(group_dir)
-    table = _table(run_dirs, group_dir)
+    # A variant's folder is its name (launch.run_plan): a "run" column would repeat "experiment".
+    table = _table(run_dirs, group_dir).drop(columns=["run"])
     runs.write_atomic(group_dir / "summary.csv", table.to_csv(index=False))
     shown = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
     runs.write_atomic(group_dir / "summary.md", f"# {group_dir.parent.name} ({group_dir.name})\n\n{shown}\n")

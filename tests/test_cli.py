@@ -107,6 +107,13 @@ def test_a_group_trains_every_variant_and_writes_a_summary(tmp_path):
         assert metrics["epochs_run"] == 3  # --set reaches every variant
     summary = (group_dir / "summary.csv").read_text().splitlines()
     assert len(summary) == 3 and summary[1].startswith("narrow") and summary[2].startswith("wide")
+    # One column per fact: the variant's name once, not again as its folder's name.
+    import pandas as pd
+
+    table = pd.read_csv(group_dir / "summary.csv")
+    assert [c for c in table if c != "experiment" and table[c].astype(str).tolist() == ["narrow", "wide"]] == []
+    shown = (group_dir / "summary.md").read_text().splitlines()  # title, blank, header, rule, narrow, wide
+    assert shown[4].startswith("| narrow ") and shown[4].count("narrow") == 1
     assert (group_dir / "summary.png").read_bytes()[:4] == b"\x89PNG"
 
     # A variant lost mid-way is retrained by --resume on the group; the finished one is kept.

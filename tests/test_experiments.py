@@ -1,8 +1,10 @@
 """Every experiment file of experiments/ runs at smoke size on data made in the test."""
 
+import json
+
 import pytest
 
-from nnkeras import launch, models, runs
+from nnkeras import cli, launch, models, runs
 from nnkeras.launch import experiment_files
 
 RUN_FILES = (runs.CONFIG, runs.DATA_SPEC, runs.MODEL, runs.METRICS, runs.HISTORY,
@@ -49,14 +51,22 @@ def test_experiment_runs_at_smoke_size(name, tmp_path, mnist_idx_dir, cifar_dir,
         assert (folder / "summary.csv").is_file() and (folder / "summary.png").is_file()
 
 
-def test_arcface_reports_verification_on_unseen_identities(tmp_path, mnist_idx_dir):
-    plan = launch.prepare(launch.load_plan("arcface_embedding"),
-                          ["data.name=mnist", f"data.dir={mnist_idx_dir}"], shrink=True)
-    _, (result,) = launch.run_plan(plan, tmp_path, verbose=0)
-    metrics = result.metrics
+def test_arcface_reports_verification_on_unseen_identities(tmp_path, mnist_idx_dir, capsys):
+    code = cli.main(["run", "arcface_embedding", "--smoke", "--set", "data.name=mnist", "--set",
+                     f"data.dir={mnist_idx_dir}", "--runs-dir", str(tmp_path)])
+    assert code == 0
+    (run_dir,) = tmp_path.glob("arcface_embedding/*")
+    metrics = json.loads((run_dir / runs.METRICS).read_text())
     assert metrics["n_holdout"] > 0
     assert 0.0 <= metrics["holdout_verification_accuracy"] <= 1.0
     assert 0.0 <= metrics["holdout_nearest_neighbour_accuracy"] <= 1.0
+    # The lesson's numbers on the console, beside the test accuracy, not only in metrics.json.
+    lines = capsys.readouterr().out.splitlines()
+    test_line = next(i for i, line in enumerate(lines) if line.startswith("test accuracy:"))
+    assert lines[test_line + 1] == (
+        f"held-out classes: verification accuracy {metrics['holdout_verification_accuracy']:.4f} (pairs, same or"
+        f" not), nearest-neighbour accuracy {metrics['holdout_nearest_neighbour_accuracy']:.4f}"
+        f" (n_holdout={metrics['n_holdout']})")
 
 
 def test_every_experiment_docstring_gives_its_command():

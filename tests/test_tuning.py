@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 
 import keras
 import keras_tuner as kt
@@ -173,6 +174,24 @@ def test_report_lists_the_searches(compared, capsys):
     assert "searches:" in capsys.readouterr().out
     saved = pd.read_csv(runs_dir / "searches.csv")  # saved beside report.csv, not only printed
     assert sorted(saved["tuner"]) == sorted(tuning.TUNERS)
+
+
+def test_console_trials_csv_and_folders_number_trials_alike_and_hyperband_shows_trained_epochs(tmp_path, capsys):
+    # The space has its own epochs hp, as tuning/mnist_lenet5.py does; under Hyperband, tuner/epochs decides.
+    space = SPACE[:-1] + ', "train.epochs": hp.Int("num_epochs", 2, 6, step=2, default=6)}'
+    job = tuning.prepare(tuning.load_job(str(write_job(tmp_path, "own_epochs", space))), [], tuner="hyperband")
+    result = tuning_search.run_search(job, tmp_path / "runs", retrain=False, verbose=1)
+    out = capsys.readouterr().out
+    trials = read_trials(result.folder)
+    ids = list(trials["trial"])
+    assert re.findall(r"Search: Running Trial #(\S+)", out) == ids  # Keras Tuner counted from 1, the ids from 0
+    assert re.findall(r"Trial (\S+) Complete", out) == ids
+    assert sorted(path.name for path in result.folder.glob("trial_*")) == sorted(f"trial_{i}" for i in ids)
+    # num_epochs was drawn from 2, 4, 6 at random while the trial trained tuner/epochs (1 or 3 here).
+    assert list(trials["num_epochs"]) == list(trials["tuner/epochs"]) == list(trials["epochs"])
+    assert set(trials["epochs"]) == {1, 3}
+    shown = re.findall(r"^(\S+)\s+\|\S+\s+\|num_epochs$", out, flags=re.M)
+    assert [int(value) for value in shown] == list(trials["epochs"])  # the console's hp table agrees
 
 
 def test_failed_trials_are_recorded_with_their_reason_and_the_search_goes_on(tmp_path):

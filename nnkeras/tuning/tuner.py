@@ -27,7 +27,7 @@ from nnkeras.tuning import results
 from nnkeras.callbacks import write_hparams
 from nnkeras.config import flat
 from nnkeras.errors import NNKerasError
-from nnkeras.tuning.jobs import Job, trial_experiment
+from nnkeras.tuning.jobs import HYPERBAND_EPOCHS, Job, trial_experiment
 
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 CONTINUED_FROM = "continued_from.json"  # a Hyperband trial that starts from an earlier trial's model
@@ -64,20 +64,73 @@ class SafeOracle:
             results.write_trials_csv(self, Path(self._project_dir))
 
 
+class HyperbandEpochs:
+    """Mixed in before Keras Tuner's HyperbandOracle: a space's own epochs hp shows the epochs trained.
+
+    Hyperband decides how long each trial trains (`tuner/epochs`, which
+    trial_experiment puts in train.epochs); an hp the space maps to
+    train.epochs (mnist_lenet5's `num_epochs`) would still be drawn at random
+    and shown on the console and in trials.csv with a value the trial never
+    trained. It is given Hyperband's value instead.
+    """
+
+    epochs_hp: str | None = None
+
+    def populate_space(self, trial_id):
+        response = super().populate_space(trial_id)
+        values = response.get("values")
+        if self.epochs_hp and values and HYPERBAND_EPOCHS in values:
+            values[self.epochs_hp] = values[HYPERBAND_EPOCHS]
+        return response
+
+
+def epochs_hp(job: Job) -> str | None:
+    """The name of the hp whose value the job's space puts in train.epochs, if any."""
+    hp = kt.HyperParameters()
+    chosen = job.space(hp).get("train.epochs")
+    for param in hp.space:
+        ends = getattr(param, "values", None) or (getattr(param, "min_value", None), getattr(param, "max_value", None))
+        for value in [v for v in ends if v is not None] or (True, False):  # a Choice, an Int or Float, a Boolean
+            probe = hp.copy()
+            probe.values[param.name] = value
+            if job.space(probe).get("train.epochs") != chosen:
+                return param.name
+    return None
+
+
+class TrialIdDisplay(kt.src.engine.oracle.Display):  # not in the public API; the oracle builds one
+    """Keras Tuner's console lines, numbering each trial by its id as trials.csv and the
+    trial_<id> folders do (its own count starts at 1, and counts again for a resumed trial)."""
+
+    def on_trial_begin(self, trial):
+        if self.verbose < 1:
+            return
+        self.trial_start[trial.trial_id] = datetime.now()
+        self.search_start = self.search_start or self.trial_start[trial.trial_id]
+        self.trial_number[trial.trial_id] = trial.trial_id  # what on_trial_end prints
+        print(f"\nSearch: Running Trial #{trial.trial_id}\n")
+        self.show_hyperparameter_table(trial)
+        print()
+
+
 def make_oracle(job: Job, tuner: str):
     base = ORACLES[tuner]
-    oracle_class = type(f"Safe{base.__name__}", (SafeOracle, base), {})
+    mixins = (SafeOracle, HyperbandEpochs) if tuner == "hyperband" else (SafeOracle,)
+    oracle_class = type(f"Safe{base.__name__}", (*mixins, base), {})
     common = {"objective": kt.Objective(job.objective, job.direction), "seed": job.experiment.seed,
               "max_consecutive_failed_trials": job.max_failures}
     if tuner == "hyperband":
         # Hyperband's budget is epochs: the experiment's train.epochs is the most a trial trains.
         oracle = oracle_class(max_epochs=job.experiment.train.epochs, factor=3, **common)
         oracle.max_trials = job.max_trials  # a cap, so tuners compare on the same number of trials
-        return oracle
-    if tuner == "bayesian":
+        oracle.epochs_hp = epochs_hp(job)
+    elif tuner == "bayesian":
         # A third of the budget explores at random before the Gaussian process proposes.
-        return oracle_class(max_trials=job.max_trials, num_initial_points=max(2, job.max_trials // 3), **common)
-    return oracle_class(max_trials=job.max_trials, **common)
+        oracle = oracle_class(max_trials=job.max_trials, num_initial_points=max(2, job.max_trials // 3), **common)
+    else:
+        oracle = oracle_class(max_trials=job.max_trials, **common)
+    oracle._display = TrialIdDisplay(oracle=oracle)
+    return oracle
 
 
 class TrialTuner(kt.engine.base_tuner.BaseTuner):

@@ -6,10 +6,14 @@ batch 64, up to 5 epochs.
 
     nnkeras run imdb_lstm_attention                        # downloads IMDB once
     nnkeras run imdb_lstm_attention --set data.dir=FOLDER  # a folder holding Keras's imdb.npz
+    nnkeras run imdb_lstm_attention --set data.name=word_order --set data.size=6000   # offline, below
 
-Not measured here: IMDB cannot be downloaded on the offline build machine
-(the experiment runs at smoke size in the tests on an imdb.npz the tests
-write).
+IMDB itself is not measured here (no download on the offline build machine).
+Measured on word_order (generated reviews of 20-200 tokens, padded at the
+front like IMDB, whose label is only the ORDER of two words): test accuracy
+1.000 (1,200 reviews; val 1.000 from epoch 3), where a bag-of-words logistic
+regression scores 0.488 and imdb_transformer 0.964. 95 s an epoch (5,400
+reviews; this 2-core machine was shared, load 5-11).
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig

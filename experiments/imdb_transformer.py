@@ -1,15 +1,27 @@
 """IMDB sentiment with a small Transformer encoder (tutorial chapter 5).
 
-Token + position embedding (64), one block of 4-head self-attention and a
-128-unit feed-forward net with residuals and layer norm, average pooling;
-Adam 1e-3, batch 64, up to 5 epochs.
+Token + sinusoidal position embedding (64), one pre-norm block of 4-head
+self-attention (the tutorial's softmax(QK^T/sqrt(d))V, nnkeras.layers.
+MultiHeadSelfAttention) and a 128-unit feed-forward net, attention pooling;
+id 0 is padding: it gets no attention, stays out of the pooling, and positions
+count from a review's first word. Adam 3e-3 with warm-up (10% of the steps)
+then cosine decay, batch 64, up to 5 epochs.
 
     nnkeras run imdb_transformer                        # downloads IMDB once
     nnkeras run imdb_transformer --set data.dir=FOLDER  # a folder holding Keras's imdb.npz
+    nnkeras run imdb_transformer --set data.name=word_order --set data.size=6000   # offline, below
 
-Not measured here: IMDB cannot be downloaded on the offline build machine
-(the experiment runs at smoke size in the tests on an imdb.npz the tests
-write).
+IMDB itself is not measured here (no download on the offline build machine).
+Measured on word_order (generated reviews of 20-200 tokens, padded at the
+front like IMDB, whose label is only the ORDER of two words): test accuracy
+0.964 (1,200 reviews; val 0.973 at epoch 5, still rising), where a bag-of-words
+logistic regression scores 0.488 and imdb_lstm_attention 1.000. 122 s an epoch
+(5,400 reviews; this 2-core machine was shared, load 5-11). The choices,
+measured at 100 tokens on 6,000 reviews (5 epochs, warm-up + cosine): average
+pooling with learned positions stayed at chance (test 0.518), attention
+pooling reached 0.578, with sinusoidal positions 0.812, and at Adam 3e-3
+0.989. The average over every position dilutes the two words that matter;
+learned positions are learned one row at a time, sinusoidal ones are given.
 """
 
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
@@ -18,8 +30,10 @@ EXPERIMENT = Experiment(
     name="imdb_transformer",
     description="Tutorial chapter 5: Transformer text classifier",
     data=DataConfig(name="imdb", vocab_size=10000, seq_len=200),
-    model=ModelConfig(name="transformer", params={"embed_dim": 64, "num_heads": 4, "ff_dim": 128}),
-    train=TrainConfig(epochs=5, batch_size=64, learning_rate=1e-3, patience=2),
+    model=ModelConfig(name="transformer", params={"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "norm": "pre",
+                                                  "pooling": "attention", "positions": "sinusoidal",
+                                                  "mask_padding": True}),
+    train=TrainConfig(epochs=5, batch_size=64, learning_rate=3e-3, schedule="warmup_cosine", patience=2),
 )
 
 if __name__ == "__main__":

@@ -14,9 +14,9 @@ from test_export import builtin_only
 CLASSES = ("a", "b")
 SMALL = {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "num_blocks": 2}
 VARIANTS = {
-    "defaults": {},
-    "cls_sinusoidal": {"pooling": "cls", "positions": "sinusoidal"},
-    "attention_post": {"pooling": "attention", "norm": "post"},
+    "defaults": {},  # pre-norm, attention pooling, sinusoidal positions, padding masked
+    "cls_learned": {"pooling": "cls", "positions": "learned"},
+    "average_post": {"pooling": "average", "norm": "post", "positions": "learned"},
     "unmasked": {"mask_padding": False, "norm": "post"},
 }
 
@@ -76,7 +76,7 @@ def test_padded_keys_receive_no_attention():
     np.testing.assert_allclose(after[:, 2:], before[:, 2:], atol=1e-5)
 
 
-@pytest.mark.parametrize("variant", ["defaults", "cls_sinusoidal", "attention_post"])
+@pytest.mark.parametrize("variant", ["defaults", "cls_learned", "average_post"])
 def test_a_review_padded_to_200_or_400_gives_the_same_logits(variant):
     rng = np.random.default_rng(2)
     reviews = [rng.integers(1, 30, size=n) for n in (5, 60, 200)]
@@ -116,7 +116,7 @@ def test_every_variant_reloads_from_model_keras(tmp_path, variant):
     np.testing.assert_allclose(np.asarray(again(x)), np.asarray(model(x)), atol=1e-6)
 
 
-@pytest.mark.parametrize("variant", ["defaults", "cls_sinusoidal", "unmasked"])
+@pytest.mark.parametrize("variant", ["defaults", "cls_learned", "unmasked"])
 def test_converts_to_builtin_only_tflite_and_agrees(tmp_path, variant):
     import tensorflow as tf
 

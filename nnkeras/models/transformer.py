@@ -59,7 +59,7 @@ def _pool(x, keep, pooling):
 
 
 def build_transformer(input_spec, embed_dim=64, num_heads=4, ff_dim=128, num_blocks=1, dropout=0.1, max_len=0,
-                      norm="pre", pooling="average", positions="learned", mask_padding=True):
+                      norm="pre", pooling="attention", positions="sinusoidal", mask_padding=True):
     """Token + position embedding -> Transformer blocks -> pooling over positions -> logits.
 
     max_len: longest sequence the position embedding covers (0 = the dataset's length).

@@ -16,7 +16,9 @@ gets batch_size / replicas examples.
 
 Only the chief (task `chief`, or `worker` 0 when the cluster has no chief)
 writes the run directory; the other workers write to a temporary folder that
-they delete at the end (see `training.train`).
+they delete at the end (see `training.train`). Each process names a new run
+by its own clock, so the workers take the chief's name (`chief_run_dir`) and
+report the run where it really is.
 """
 
 from __future__ import annotations
@@ -27,7 +29,9 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
+import numpy as np
 import tensorflow as tf
 
 from nnkeras import fastfit
@@ -182,6 +186,29 @@ def _interrupted(signum, frame):
 def hold_sigterm() -> None:
     """SIGTERM ends this process like Ctrl-C (KeyboardInterrupt: the trainer keeps its state)."""
     signal.signal(signal.SIGTERM, _interrupted)
+
+
+MAX_PATH_BYTES = 4096  # Linux's PATH_MAX
+
+
+def chief_run_dir(strategy, run_dir: Path) -> Path:
+    """The chief's `run_dir`, on every process of the cluster (one collective sum).
+
+    Each chief replica contributes [1, the path's bytes...], every other
+    replica zeros; the sum divided by its first element is the chief's path,
+    however many replicas each worker has.
+    """
+    encoded = str(run_dir).encode()[:MAX_PATH_BYTES]
+    row = np.zeros(1 + MAX_PATH_BYTES, np.int32)
+    if read_tf_config().is_chief:
+        row[0], row[1:1 + len(encoded)] = 1, np.frombuffer(encoded, np.uint8)
+
+    @tf.function
+    def gather():
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, strategy.run(lambda: tf.constant(row)), axis=None)
+
+    total = gather().numpy()
+    return Path(bytes((total[1:] // total[0]).astype(np.uint8)).rstrip(b"\0").decode())
 
 
 def check_batch_size(batch_size: int, strategy) -> int:

@@ -114,6 +114,8 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
     strategy = distributed.strategy_for(experiment.train.distribution)
     if strategy is not None:
         distributed.check_batch_size(experiment.train.batch_size, strategy)
+    if experiment.train.distribution == "multi_worker":  # the chief's clock named the run
+        run_dir = distributed.chief_run_dir(strategy, run_dir)
     data = start(experiment, dataset)
     state = read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth

@@ -148,7 +148,8 @@ def start_workers(tmp_path, ports, args, tag):
     for index in range(len(ports)):
         scratch = tmp_path / f"tmp-{tag}-{index}"
         scratch.mkdir()
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config(ports, index), "TMPDIR": str(scratch)}
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "TF_CONFIG": tf_config(ports, index), "TMPDIR": str(scratch),
+               "TZ": f"UTC+{3 * index}"}  # clocks that disagree, as two hosts' may: a run is named by the chief's
         log = open(tmp_path / f"{tag}-{index}.log", "w")
         processes.append(subprocess.Popen([sys.executable, "-m", "nnkeras", *args], cwd=REPO, env=env,
                                           stdout=log, stderr=subprocess.STDOUT))
@@ -203,6 +204,7 @@ def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
     single = assert_same_weights_as_one_process(run_dirs[0], 3, tmp_path)
     assert metrics["test_accuracy"] == single.metrics["test_accuracy"]
     worker_log = (tmp_path / "run-1.log").read_text()  # the worker ends with the same scores as the chief
+    assert f"run directory: {run_dirs[0]}\n" in worker_log  # the chief's, not one named by the worker's clock
     assert f"test accuracy: {metrics['test_accuracy']:.4f} (test loss {metrics['test_loss']:.4f}, 3 epochs" in worker_log
 
 

@@ -15,6 +15,8 @@ has to carry it through 19 noisy steps, as in an RNN.
 
     nnkeras run scratch_transformer                       # both variants + summary.md
     nnkeras run scratch_transformer --set data.seq_len=40 --set model.num_blocks=2
+    nnkeras run scratch_transformer --set model.norm=pre --set model.mask_padding=true --set data.name=word_order
+                                                          # pre-norm, padding mask, front-padded text
 
 Measured (seed 42, 3,600 train / 400 validation / 800 test sequences, 10
 epochs; test accuracy of the best epoch by val_loss):

@@ -39,13 +39,23 @@ def rnn(cell, tokens):
     return build_rnn(spec, cell=cell, units=6, dropout=0.0), nets.rnn((7, 2), 3, cell, units=6), lambda r, n: r.normal(size=(n, 7, 2))
 
 
-def transformer():
+def transformer(norm="post", mask_padding=False):
     from nnkeras.models.transformer import build_transformer
 
     spec = DataSpec("tokens", (6,), 3, CLASSES, input_dtype="int32", vocab_size=12)
-    model = build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=16, num_blocks=1, dropout=0.0, max_len=0,
-                              norm="post", pooling="average", positions="learned", mask_padding=False)
-    return model, nets.transformer(6, 12, 3, embed_dim=8, num_heads=2, ff_dim=16), lambda r, n: r.integers(0, 12, size=(n, 6))
+    model = build_transformer(spec, embed_dim=8, num_heads=2, ff_dim=16, num_blocks=2 if mask_padding else 1,
+                              dropout=0.0, max_len=0, norm=norm, pooling="average", positions="learned",
+                              mask_padding=mask_padding)
+    net = nets.transformer(6, 12, 3, embed_dim=8, num_heads=2, ff_dim=16, num_blocks=2 if mask_padding else 1,
+                           norm_first=norm == "pre", mask_padding=mask_padding)
+    return model, net, front_padded if mask_padding else (lambda r, n: r.integers(0, 12, size=(n, 6)))
+
+
+def front_padded(r, n):
+    """Token ids padded at the front with 0 to 6 (one sequence of padding only), as IMDB's are."""
+    ids = r.integers(1, 12, size=(n, 6))
+    ids[np.arange(6)[None, :] < r.integers(0, 7, size=(n, 1))] = 0
+    return ids
 
 
 MODELS = {
@@ -55,6 +65,8 @@ MODELS = {
     "lstm": lambda: rnn("lstm", tokens=False),
     "lstm_tokens": lambda: rnn("lstm", tokens=True),
     "transformer": transformer,
+    # The builder's defaults since the padding-mask change: pre-norm (final norm), mask, positions from the first token.
+    "transformer_pre_masked": lambda: transformer(norm="pre", mask_padding=True),
 }
 OPTIMIZERS = {
     "sgd_momentum": (lambda: SGD(0.05, momentum=0.9), lambda k: k.optimizers.SGD(0.05, momentum=F64(0.9))),

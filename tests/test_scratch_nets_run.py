@@ -15,21 +15,23 @@ from nnkeras import models, runs
 from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
 
 NEW_MODELS = ("scratch_lenet5", "scratch_lstm", "scratch_transformer")
-# model -> (its data, small builder arguments); the data is generated, so every run is offline
+TOKENS = DataConfig(name="long_range", seq_len=6, num_classes=3, size=240, val_fraction=0.2)
+# case -> (model, its data, small builder arguments); the data is generated, so every run is offline
 CASES = {
-    "scratch_lenet5": (DataConfig(name="synthetic", shape=(12, 12, 1), num_classes=3, size=240, val_fraction=0.2),
-                       {"activation": "relu"}),
-    "scratch_lstm": (DataConfig(name="adding", seq_len=8, size=240, val_fraction=0.2), {"units": 8, "dropout": 0.2}),
-    "scratch_lstm_tokens": (DataConfig(name="long_range", seq_len=6, num_classes=3, size=240, val_fraction=0.2),
-                            {"units": 8, "embed_dim": 4}),
-    "scratch_transformer": (DataConfig(name="long_range", seq_len=6, num_classes=3, size=240, val_fraction=0.2),
-                            {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.1}),
+    "scratch_lenet5": ("scratch_lenet5", DataConfig(name="synthetic", shape=(12, 12, 1), num_classes=3, size=240,
+                                                    val_fraction=0.2), {"activation": "relu"}),
+    "scratch_lstm": ("scratch_lstm", DataConfig(name="adding", seq_len=8, size=240, val_fraction=0.2),
+                     {"units": 8, "dropout": 0.2}),
+    "scratch_lstm_tokens": ("scratch_lstm", TOKENS, {"units": 8, "embed_dim": 4}),
+    "scratch_transformer": ("scratch_transformer", TOKENS, {"embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.1}),
+    "scratch_transformer_pre_masked": ("scratch_transformer", TOKENS, {
+        "embed_dim": 8, "num_heads": 2, "ff_dim": 8, "dropout": 0.1, "norm": "pre", "mask_padding": True}),
 }
 
 
 def experiment(case: str, engine: str = "auto", epochs: int = 2, **train) -> Experiment:
-    data, params = CASES[case]
-    return Experiment(name=case, data=data, model=ModelConfig(case.removesuffix("_tokens"), dict(params)),
+    model, data, params = CASES[case]
+    return Experiment(name=case, data=data, model=ModelConfig(model, dict(params)),
                       train=TrainConfig(**{"epochs": epochs, "batch_size": 32, "learning_rate": 1e-2,
                                            "engine": engine, **train}), seed=5)
 
@@ -150,7 +152,7 @@ def test_float_sequences_into_a_token_model_fail_in_one_line_before_writing(tmp_
     from nnkeras.training import train
 
     wrong = experiment("scratch_transformer")
-    wrong.data = CASES["scratch_lstm"][0]
+    wrong.data = CASES["scratch_lstm"][1]
     with pytest.raises(ConfigError) as info:
         train(wrong, tmp_path / "run")
     assert "scratch_transformer" in str(info.value) and "\n" not in str(info.value)

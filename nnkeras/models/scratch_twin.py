@@ -60,15 +60,16 @@ def build_scratch_lstm(input_spec, cell="lstm", units=64, embed_dim=64, dropout=
 
 
 def build_scratch_transformer(input_spec, embed_dim=64, num_heads=4, ff_dim=128, num_blocks=1, dropout=0.1,
-                              max_len=0):
+                              max_len=0, norm="post", mask_padding=False):
     """A Transformer encoder in NumPy (attention, layer norm, backprop); train.engine=keras trains its Keras twin.
 
-    The NumPy encoder is the builder's post-norm one with learned positions counted from index 0,
-    average pooling and no padding mask (nnkeras.scratch.transformer): those arguments are fixed here.
+    norm: post (the 2017 block) | pre. mask_padding: id 0 pads (not attended to, not pooled,
+    positions counted from the first real token). The NumPy encoder (nnkeras.scratch.transformer)
+    pools by average over learned positions: those two builder arguments are fixed here.
     """
     return build_transformer(input_spec, embed_dim=embed_dim, num_heads=num_heads, ff_dim=ff_dim,
-                             num_blocks=num_blocks, dropout=dropout, max_len=max_len, norm="post",
-                             pooling="average", positions="learned", mask_padding=False)
+                             num_blocks=num_blocks, dropout=dropout, max_len=max_len, norm=norm,
+                             pooling="average", positions="learned", mask_padding=mask_padding)
 
 
 def dense_layers(model) -> list:

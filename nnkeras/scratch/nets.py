@@ -2,7 +2,8 @@
 
     lenet5       = nnkeras.models.cnn.build_lenet5 (no augmentation)
     rnn          = nnkeras.models.recurrent.build_rnn(cell="simple_rnn" or "lstm", bidirectional=False)
-    transformer  = nnkeras.models.transformer.build_transformer
+    transformer  = nnkeras.models.transformer.build_transformer(pooling="average", positions="learned",
+                   norm="post" or "pre" (norm_first), mask_padding=False or True)
 
 Every layer that holds weights is named like the builder's layer, and keeps
 them in that layer's `get_weights()` layout, so `from_keras` and
@@ -17,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from nnkeras.errors import ConfigError
+from nnkeras.scratch.attention import LayerNorm
 from nnkeras.scratch.conv import Conv2D, MaxPool2D
 from nnkeras.scratch.layers import Dense, Dropout, Flatten
 from nnkeras.scratch.network import Network
@@ -60,12 +62,17 @@ def rnn(input_shape, num_classes: int, cell: str = "lstm", units: int = 64, embe
 def transformer(seq_len: int, vocab_size: int, num_classes: int, embed_dim: int = 64, num_heads: int = 4,
                 ff_dim: int = 128, num_blocks: int = 1, dropout: float = 0.0, max_len: int = 0,
                 norm_first: bool = False, mask_padding: bool = False, seed: int = 0) -> Network:
-    """Token + position embedding -> Transformer blocks -> average over positions -> dropout -> logits."""
+    """Token + position embedding -> Transformer blocks (-> final norm) -> average over positions -> dropout -> logits.
+
+    With mask_padding, id 0 pads and positions count from the first real token (the builder's rule).
+    """
     rng = np.random.default_rng(seed)
-    embedding = TokenAndPositionEmbedding("embedding", vocab_size, max_len or seq_len, embed_dim, rng)
+    embedding = TokenAndPositionEmbedding("embedding", vocab_size, max_len or seq_len, embed_dim, rng,
+                                          from_first_token=mask_padding)
     blocks = [TransformerBlock(f"block{b}", embed_dim, num_heads, ff_dim, dropout, norm_first, rng, seed + 2 * b)
               for b in range(1, num_blocks + 1)]
-    layers = [TransformerEncoder(embedding, blocks, mask_padding), Dropout("dropout", dropout, seed),
+    final_norm = LayerNorm("final_norm", embed_dim) if norm_first else None
+    layers = [TransformerEncoder(embedding, blocks, mask_padding, final_norm), Dropout("dropout", dropout, seed),
               Dense("logits", embed_dim, num_classes, rng=rng)]
     return Network(layers, (seq_len,), num_classes, vocab_size)
 

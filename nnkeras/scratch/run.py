@@ -100,7 +100,8 @@ def _lstm(spec, params: dict, seed: int, twin) -> Network:
 def _transformer(spec, params: dict, seed: int, twin) -> Network:
     net = nets.transformer(spec.input_shape[0], spec.vocab_size, spec.num_classes, params["embed_dim"],
                            params["num_heads"], params["ff_dim"], params["num_blocks"], params["dropout"],
-                           params["max_len"], seed=seed)
+                           params["max_len"], norm_first=params["norm"] == "pre",
+                           mask_padding=params["mask_padding"], seed=seed)
     return nets.from_keras(net, twin)
 
 

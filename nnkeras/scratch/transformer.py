@@ -1,15 +1,17 @@
 """The Transformer encoder of `nnkeras.models.transformer`, in NumPy: embedding, blocks, pooling.
 
-    x_0 = E_tok[ids] + E_pos[0..T-1]                      token + learned position embedding
+    x_0 = E_tok[ids] + E_pos[p]                           token + learned position embedding
     post-norm block:  h = LN_1(x + MHA(x))      y = LN_2(h + FF(h))
-    pre-norm block:   h = x + MHA(LN_1(x))      y = h + FF(LN_2(h))
+    pre-norm block:   h = x + MHA(LN_1(x))      y = h + FF(LN_2(h)),   one LN_final after the last block
     FF(h) = relu(h W_1 + b_1) W_2 + b_2
     pooled = mean over the T positions (over the non-padding ones with a padding mask)
 
 A residual y = x + F(x) has dL/dx = dy + dF(dy): the identity path passes the
 gradient down unchanged, which is why deep stacks of blocks still train.
-With `mask_padding`, token id 0 is padding: no query attends to it and the
-average leaves it out.
+With `mask_padding`, token id 0 is padding: no query attends to it, the
+average leaves it out, and positions p are counted from the first real token
+(p_t = max(t - first, 0)), so front padding does not shift them; without it
+p_t = t.
 """
 
 from __future__ import annotations
@@ -22,27 +24,38 @@ from nnkeras.scratch.layers import Dense, Dropout, Layer
 
 
 class TokenAndPositionEmbedding(Layer):
-    """nnkeras.layers.TokenAndPositionEmbedding: y[n, t] = E_tok[ids[n, t]] + E_pos[t].
+    """nnkeras.layers.TokenAndPositionEmbedding (learned positions): y[n, t] = E_tok[ids[n, t]] + E_pos[p[n, t]].
 
-    dL/dE_tok[v] sums dy over the positions holding token v; dL/dE_pos[t] sums dy[:, t] over the batch.
+    p[n, t] = t, or with `from_first_token` max(t - first_n, 0) where first_n is the index of
+    sequence n's first non-zero id (0 for a sequence of padding only, as argmax gives).
+    dL/dE_tok[v] sums dy over the places holding token v; dL/dE_pos[p] over the places at position p.
     """
 
-    def __init__(self, name: str, vocab_size: int, max_len: int, dim: int, rng: np.random.Generator | None = None):
+    def __init__(self, name: str, vocab_size: int, max_len: int, dim: int, rng: np.random.Generator | None = None,
+                 from_first_token: bool = False):
         super().__init__(name)
         rng = rng or np.random.default_rng(0)
         self.params = [rng.uniform(-0.05, 0.05, size=(vocab_size, dim)), rng.uniform(-0.05, 0.05, size=(max_len, dim))]
         self.param_names = ["tokens/embeddings", "positions/embeddings"]
+        self.from_first_token = from_first_token
+
+    def position_ids(self, ids) -> np.ndarray:
+        index = np.broadcast_to(np.arange(ids.shape[1]), ids.shape)
+        if not self.from_first_token:
+            return index
+        first = (ids != 0).argmax(axis=1)
+        return np.maximum(index - first[:, None], 0)
 
     def forward(self, ids, training=False):
         if ids.shape[1] > len(self.params[1]):
             raise DataError(f"{self.name}: sequences of {ids.shape[1]} tokens, positions cover {len(self.params[1])}")
-        self.ids = ids
-        return self.params[0][ids] + self.params[1][:ids.shape[1]]
+        self.ids, self.where = ids, self.position_ids(ids)
+        return self.params[0][ids] + self.params[1][self.where]
 
     def backward(self, dy):
         tokens, positions = np.zeros_like(self.params[0]), np.zeros_like(self.params[1])
         np.add.at(tokens, self.ids, dy)
-        positions[:dy.shape[1]] = dy.sum(axis=0)
+        np.add.at(positions, self.where, dy)
         self.grads = [tokens, positions]
         return None
 
@@ -113,28 +126,31 @@ class TransformerBlock(Layer):
 
 
 class TransformerEncoder(Layer):
-    """Embedding -> blocks -> average over positions: token ids (n, T) in, (n, dim) out.
+    """Embedding -> blocks (-> final layer norm) -> average over positions: token ids (n, T) in, (n, dim) out.
 
     It holds the padding mask (ids != 0, with `mask_padding`) and hands it to
     the attention and the pooling, which is why it is one layer of the network.
+    Pre-norm blocks leave the residual stream un-normalised: `final_norm` is the
+    one layer norm before the pooling.
     """
 
     def __init__(self, embedding: TokenAndPositionEmbedding, blocks: list[TransformerBlock],
-                 mask_padding: bool = False):
+                 mask_padding: bool = False, final_norm: LayerNorm | None = None):
         super().__init__("encoder")
         self.embedding, self.blocks, self.mask_padding = embedding, list(blocks), mask_padding
+        self.final_norm = final_norm or Layer("no_final_norm")  # the identity
         self.pooling = GlobalAveragePooling1D("average")
-        self.parts = [embedding, *self.blocks]
+        self.parts = [embedding, *self.blocks, self.final_norm]
 
     def forward(self, ids, training=False):
         mask = ids != 0 if self.mask_padding else None
         x = self.embedding.forward(ids, training)
         for block in self.blocks:
             x = block.forward(x, training, mask)
-        return self.pooling.forward(x, training, mask)
+        return self.pooling.forward(self.final_norm.forward(x, training), training, mask)
 
     def backward(self, dy):
-        dx = self.pooling.backward(dy)
+        dx = self.final_norm.backward(self.pooling.backward(dy))
         for block in reversed(self.blocks):
             dx = block.backward(dx)
         return self.embedding.backward(dx)

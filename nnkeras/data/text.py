@@ -37,7 +37,8 @@ def load_imdb(cfg) -> RawSplits:
         (x_train, y_train), (x_test, y_test) = _read_imdb_npz(Path(cfg.dir).expanduser() / "imdb.npz", cfg.vocab_size)
     else:
         (x_train, y_train), (x_test, y_test) = keras_download(
-            "imdb", "Put Keras's imdb.npz in a folder and pass --set data.dir=FOLDER", num_words=cfg.vocab_size)
+            "imdb", "Put Keras's imdb.npz in a folder and pass --set data.dir=FOLDER", num_words=cfg.vocab_size,
+            stand_in=cfg.stand_in)
     spec = DataSpec("imdb", (cfg.seq_len,), 2, ("negative", "positive"), input_dtype="int32",
                     vocab_size=cfg.vocab_size)
     return RawSplits(pad(x_train, cfg.seq_len), check_labels(y_train, 2, "imdb training labels"),

@@ -24,7 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnkeras import data as datasets
-from nnkeras import fastfit, models, plots, runs
+from nnkeras import devices, fastfit, models, plots, precision, runs
 from nnkeras.callbacks import (
     RunCheckpoint, confusion_matrix, forget_epochs_from, write_graph, write_hparams, write_test_summaries)
 from nnkeras.config import Experiment, TrainConfig, check_name, flat
@@ -133,11 +133,17 @@ def begin_logging(run_dir: Path, experiment: Experiment, model, first_epoch: int
         forget_epochs_from(tb_dir, first_epoch)
 
 
-def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict) -> RunResult:
-    """Evaluate the best model on the test set and write the rest of the run directory."""
+def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict, device: dict | None = None) -> RunResult:
+    """Evaluate the best model on the test set and write the rest of the run directory.
+
+    device: what trained it (nnkeras.devices.describe; default: this machine, no strategy).
+    A mixed-precision model is evaluated and saved as its float32 copy: the model that ships.
+    """
     best = run_dir / runs.CHECKPOINTS / runs.BEST
     if best.is_file():
         model = models.load_model(best)
+    if experiment.train.mixed_precision != "none":
+        model = precision.float32_copy(model, lambda: _built(experiment, data.spec))
     runs.save_model_atomic(model, run_dir / runs.MODEL)
     loss, accuracy, logits = fastfit.evaluate_in_memory(model, data.x_test, data.y_test)
     matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)
@@ -162,9 +168,19 @@ def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict) 
         **data.sizes(),
         "seed": experiment.seed,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+        "device": device or devices.describe(),
+        "mixed_precision": experiment.train.mixed_precision,
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }
     if data.x_holdout is not None:
         metrics.update(embedding_metrics(model, data))
     runs.write_json(run_dir / runs.METRICS, metrics)  # last: its presence marks the run complete
     return RunResult(run_dir, metrics, state["history"])
+
+
+def _built(experiment: Experiment, spec):
+    """A fresh, compiled model of the experiment's builder (the float32 copy of a mixed-precision run)."""
+    model = models.build(experiment.model.name, spec, experiment.model.params)
+    compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params))
+    model.optimizer.build(model.trainable_variables)  # saved with its variables: loading it back warns of none
+    return model

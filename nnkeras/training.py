@@ -27,7 +27,7 @@ import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from nnkeras import data as datasets  # noqa: E402
-from nnkeras import distributed, fastfit, models, runs  # noqa: E402
+from nnkeras import devices, distributed, fastfit, models, precision, runs  # noqa: E402
 from nnkeras.callbacks import RunCheckpoint  # noqa: E402
 from nnkeras.config import Experiment, validate  # noqa: E402
 from nnkeras.errors import ConfigError  # noqa: E402
@@ -74,10 +74,13 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
           dataset: datasets.Dataset | None = None) -> RunResult:
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
     experiment = with_engine(experiment)
-    if experiment.train.engine == "numpy" and experiment.train.schedule != "constant":
-        raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy optimizers"
-                          " take a constant rate: use train.schedule=constant")
     if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
+        if experiment.train.schedule != "constant":
+            raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy"
+                              " optimizers take a constant rate: use train.schedule=constant")
+        if experiment.train.mixed_precision != "none":
+            raise ConfigError("train.mixed_precision is for the Keras engine; the NumPy models compute in float64"
+                              " (set train.mixed_precision=none)")
         from nnkeras.scratch.run import train_scratch
 
         return train_scratch(experiment, Path(run_dir), resume=resume, verbose=verbose, dataset=dataset)
@@ -116,6 +119,8 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
         distributed.check_batch_size(experiment.train.batch_size, strategy)
     if experiment.train.distribution == "multi_worker":  # the chief's clock named the run
         run_dir = distributed.chief_run_dir(strategy, run_dir)
+    device = devices.describe(strategy)
+    precision.check(experiment.train.mixed_precision, device)
     data = start(experiment, dataset)
     state = read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth
@@ -124,13 +129,14 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
     write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="nnkeras-worker-")) / run_dir.name
     if not chief and resume and (run_dir / runs.CHECKPOINTS).is_dir():  # start from the chief's checkpoints
         shutil.copytree(run_dir / runs.CHECKPOINTS, write_dir / runs.CHECKPOINTS)
+    print(devices.line(device, experiment.train.distribution), flush=True)
     try:
         prepare_run_dir(write_dir, experiment, data, resume)
         cfg = experiment.train
         finished = state["stop_reason"] or state["epoch"] >= cfg.epochs
         if not finished:
             _fit(model, data, experiment, write_dir, state, verbose, strategy)
-        result = finish_run(model, data, experiment, write_dir, state)
+        result = finish_run(model, data, experiment, write_dir, state, device)
     finally:
         if not chief:  # only the chief keeps a run directory
             shutil.rmtree(write_dir.parent, ignore_errors=True)
@@ -141,7 +147,10 @@ def _model(experiment: Experiment, data, run_dir: Path, state: dict | None):
     """The compiled model and run state: from the last checkpoint, or fresh."""
     if state and state["checkpoint"]:
         return models.load_model(run_dir / runs.CHECKPOINTS / state["checkpoint"]), state
-    model = models.build(experiment.model.name, data.spec, experiment.model.params)
+    with precision.policy(experiment.train.mixed_precision):
+        model = models.build(experiment.model.name, data.spec, experiment.model.params)
+        if experiment.train.mixed_precision != "none":
+            model = precision.with_float32_logits(model)
     steps_per_epoch = math.ceil(len(data.y_train) / experiment.train.batch_size)
     compile_model(model, experiment.train, models.loss_for(experiment.model.name, experiment.model.params),
                   steps_per_epoch)

@@ -61,6 +61,43 @@ class Run:
             return encode(x, self.features)
         return np.asarray(x, dtype=self.input_dtype)  # no copy when the dtype already matches
 
+    def predict(self, raw) -> np.ndarray:
+        """Class probabilities (n, classes) for raw examples, as a user has them: pixels in the data spec's
+        range (0..255 for MNIST), token ids, or table rows (a pandas DataFrame or a list of dicts).
+        One example or a batch; `spec.class_names` names the columns."""
+        if self.features:
+            from nnkeras.data.tabular import to_columns
+
+            rows = [raw] if isinstance(raw, dict) else raw
+            x = to_columns(rows, list(self.features["categorical"]), list(self.features["numeric"]))
+        else:
+            x = self.spec.normalise(self._batch(raw))
+        from scipy.special import softmax
+
+        return softmax(self.keras_logits(x).astype(np.float64), axis=1)
+
+    def _batch(self, raw) -> np.ndarray:
+        try:
+            x = np.asarray(raw, dtype=np.float64 if self.spec.input_dtype == "float32" else np.int64)
+        except (TypeError, ValueError) as exc:
+            raise NNKerasError(f"predict: inputs are not numbers of one shape ({exc})") from None
+        shape = tuple(self.spec.input_shape)
+        if x.shape == shape or (x.shape == shape[:-1] and shape[-1] == 1):  # one example, channel optional
+            x = x.reshape(1, *shape)
+        elif x.shape[1:] == shape[:-1] and shape[-1] == 1:
+            x = x.reshape(len(x), *shape)
+        if x.shape[1:] != shape:
+            raise NNKerasError(f"predict: examples of shape {x.shape[1:]}; this model takes {shape} (or a batch of"
+                               " them)")
+        if not np.isfinite(x).all():
+            raise NNKerasError("predict: inputs hold NaN or infinity; give finite numbers")
+        low, high = (0, self.spec.vocab_size - 1) if self.spec.vocab_size else (self.spec.raw_range or (-np.inf, np.inf))
+        if x.size and (x.min() < low or x.max() > high):
+            what = "token ids" if self.spec.vocab_size else "raw values"
+            raise NNKerasError(f"predict: {what} from {x.min():g} to {x.max():g}; this model takes {low:g}..{high:g}"
+                               " (raw inputs, as the data spec says: not normalised)")
+        return x
+
     def keras_logits(self, x) -> np.ndarray:
         """The saved Keras model's logits on raw examples (string columns go in as tensors)."""
         if not self.features:

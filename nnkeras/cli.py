@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import sys
 from pathlib import Path
 
 from nnkeras.errors import NNKerasError
 
 EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that closed the pipe early
 TENSORFLOW_COMMANDS = {"run", "tune", "convert", "serve"}  # list, report and --help answer without it
 # OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback.
 FULL = "`nnkeras run --resume RUN_DIR` then continues an interrupted run"
@@ -239,7 +241,12 @@ def main(argv: list[str] | None = None) -> int:
 
         import_tensorflow()
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # here, not at exit: a closed pipe must reach the handler below
+        return code
+    except BrokenPipeError:  # `nnkeras list | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit flush cannot fail again
+        return EXIT_BROKEN_PIPE
     except NNKerasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

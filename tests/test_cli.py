@@ -125,3 +125,18 @@ def test_a_group_trains_every_variant_and_writes_a_summary(tmp_path):
     assert again.returncode == 0, again.stderr
     assert (group_dir / "narrow" / "metrics.json").read_text() == before
     assert json.loads((group_dir / "wide" / "metrics.json").read_text())["epochs_run"] == 3
+
+
+def test_a_reader_that_closes_the_pipe_early_gets_no_traceback():
+    """`nnkeras list | head -1`: the pipe's read end is closed before nnkeras writes, so every write fails."""
+    import os
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "nnkeras", "list"], cwd=REPO, stdout=write_end,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.stderr == ""
+    assert done.returncode == 141  # as a shell reports a writer stopped by SIGPIPE

@@ -39,8 +39,11 @@ class RunResult:
     history: list[dict] = field(default_factory=list)
 
 
-def start(experiment: Experiment, dataset: datasets.Dataset | None = None) -> datasets.Dataset:
-    """A fresh Keras session, every generator seeded, ops deterministic; the run's data."""
+def start(experiment: Experiment, dataset: datasets.Dataset | None = None,
+          device: dict | None = None) -> datasets.Dataset:
+    """A fresh Keras session, every generator seeded, ops deterministic; the line saying what the run trains on
+    (device: nnkeras.devices.describe, default this machine); the run's data."""
+    print(devices.line(device or devices.describe(), experiment.train.distribution), flush=True)
     keras.backend.clear_session()  # free the previous run's graphs: groups and searches train many models
     keras.utils.set_random_seed(experiment.seed)
     tf.config.experimental.enable_op_determinism()

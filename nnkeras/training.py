@@ -121,7 +121,7 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
         run_dir = distributed.chief_run_dir(strategy, run_dir)
     device = devices.describe(strategy)
     precision.check(experiment.train.mixed_precision, device)
-    data = start(experiment, dataset)
+    data = start(experiment, dataset, device)
     state = read_state(run_dir) if resume else None  # on every worker: the chief's last checkpoint
     with strategy.scope() if strategy else contextlib.nullcontext():  # variables replicated from birth
         model, state = _model(experiment, data, run_dir, state)
@@ -129,7 +129,6 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
     write_dir = run_dir if chief else Path(tempfile.mkdtemp(prefix="nnkeras-worker-")) / run_dir.name
     if not chief and resume and (run_dir / runs.CHECKPOINTS).is_dir():  # start from the chief's checkpoints
         shutil.copytree(run_dir / runs.CHECKPOINTS, write_dir / runs.CHECKPOINTS)
-    print(devices.line(device, experiment.train.distribution), flush=True)
     try:
         prepare_run_dir(write_dir, experiment, data, resume)
         cfg = experiment.train

@@ -34,6 +34,14 @@ def test_every_run_says_what_it_trains_on_and_records_it(capsys, tmp_path):
     assert device["devices"][0] in line
 
 
+def test_the_numpy_engine_says_it_too(capsys, tmp_path):
+    code = cli.main(["run", "scratch_mlp", "--smoke", "--runs-dir", str(tmp_path / "np")])
+    out = capsys.readouterr().out
+    assert code == 0 and len([row for row in out.splitlines() if row.startswith("nnkeras: training on CPU (")]) == 1
+    metrics = json.loads(next((tmp_path / "np").rglob(runs.METRICS)).read_text())
+    assert metrics["device"]["kind"] == "CPU"
+
+
 def test_mirrored_names_its_replicas(capsys, tmp_path):
     code, out, _, run_dir = run(capsys, tmp_path, "--set", "train.distribution=mirrored")
     assert code == 0

@@ -180,8 +180,10 @@ def write_graph(tb_dir: Path, model) -> None:
         tf.summary.graph(graph)
 
 
-def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, confusion_png: bytes) -> None:
-    """Test scores beside the per-epoch curves (same tags, `test` run) and the confusion matrix."""
+def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, confusion_png: bytes,
+                         device_line: str) -> None:
+    """Test scores beside the per-epoch curves (same tags, `test` run), the confusion matrix, and
+    what trained the model (nnkeras.devices.line, as the console and metrics.json's "device" say)."""
     import tensorflow as tf
 
     image = tf.io.decode_png(confusion_png, channels=4)[tf.newaxis]
@@ -189,6 +191,7 @@ def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, 
         tf.summary.scalar("epoch_loss", loss, step=step)
         tf.summary.scalar("epoch_accuracy", accuracy, step=step)
         tf.summary.image("confusion_matrix", image, step=step)
+        tf.summary.text("device", device_line, step=step)
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

@@ -154,7 +154,9 @@ def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict, 
     title = f"{experiment.name}: test accuracy {accuracy:.4f}"
     png = plots.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
     forget_epochs_from(run_dir / runs.TENSORBOARD / "test", 0)  # a finish cut short by a kill wrote them once
-    write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png)
+    device = device or devices.describe()
+    write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png,
+                         devices.line(device, experiment.train.distribution))
     if state["history"]:
         plots.plot_learning_curves(state["history"], run_dir / runs.LEARNING_CURVES)
     metrics = {
@@ -171,7 +173,7 @@ def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict, 
         **data.sizes(),
         "seed": experiment.seed,
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "device": device or devices.describe(),
+        "device": device,
         "mixed_precision": experiment.train.mixed_precision,
         "versions": {"keras": keras.__version__, "tensorflow": tf.__version__},
     }

@@ -99,6 +99,11 @@ def test_tensorboard_logs_scalars_histograms_graph_hparams_and_confusion_matrix(
 
     logged = tensor_util.make_ndarray(test.Tensors("epoch_accuracy")[0].tensor_proto)
     assert float(logged) == pytest.approx(smoke_run.metrics["test_accuracy"])
+    # What trained it, in TensorBoard as on the console and in metrics.json.
+    from nnkeras import devices
+
+    (device,) = [tensor_util.make_ndarray(e.tensor_proto).item().decode() for e in test.Tensors("device")]
+    assert device == devices.line(smoke_run.metrics["device"]) and device.startswith("nnkeras: training on ")
     assert "_hparams_/session_start_info" in _tags(tb).Tags()["tensors"]
 
 

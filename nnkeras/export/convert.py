@@ -33,7 +33,7 @@ import numpy as np
 from nnkeras import runs
 from nnkeras.data.base import take
 from nnkeras.errors import NNKerasError
-from nnkeras.export import verify
+from nnkeras.export import recurrent_route, verify
 from nnkeras.export.metadata import build_metadata
 from nnkeras.finished_run import Run, load_run
 
@@ -41,8 +41,7 @@ MODES = ("none", "dynamic", "float16", "int8", "int8-io")
 FORMATS = ("tflite", "onnx")
 REPRESENTATIVE_EXAMPLES = 200
 MAX_TABLE_CALIBRATION_ROWS = 20_000
-# Layers that lower to TensorList/While ops (Flex) unless unrolled.
-RECURRENT = ("LSTM", "GRU", "SimpleRNN", "RNN", "Bidirectional")
+RECURRENT = recurrent_route.RECURRENT
 
 
 SIDECARS = ("metadata.json", "verify.json", "verify.md")  # written beside the model file
@@ -62,7 +61,7 @@ def default_out(run_dir: Path, quantize: str, fmt: str) -> Path:
     return run_dir / ("model.tflite" if quantize == "none" else f"model-{quantize}.tflite")
 
 
-def export_saved_model(model, folder: Path) -> Path:
+def export_saved_model(model, folder: Path, batch: int | None = None) -> Path:
     """The model's inference function as a SavedModel, with `training=False` spelled out.
 
     `model.export` traces the model without a training flag, and Keras 3's
@@ -73,7 +72,7 @@ def export_saved_model(model, folder: Path) -> Path:
     import tensorflow as tf
 
     path = Path(folder) / "saved_model"
-    specs = {t.name: tf.TensorSpec((None, *t.shape[1:]), t.dtype, name=_tensor_name(t.name)) for t in model.inputs}
+    specs = {t.name: tf.TensorSpec((batch, *t.shape[1:]), t.dtype, name=_tensor_name(t.name)) for t in model.inputs}
     # Several inputs go in as a dict: the file's signature then names each tensor after its column.
     signature = specs if len(specs) > 1 else next(iter(specs.values()))
     archive = keras.export.ExportArchive()
@@ -172,16 +171,17 @@ def quiet_stderr():
             os.close(saved)
 
 
-def to_tflite(run: Run, quantize: str) -> bytes:
-    """The converted flatbuffer, builtin ops only (no metadata yet)."""
+def to_tflite(run: Run, quantize: str, route: str = "graph") -> bytes:
+    """The converted flatbuffer, builtin ops only (no metadata yet), on `route` (recurrent_route.py)."""
+    model = recurrent_route.model_for(run.core, route)
     with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
-        saved_model = export_saved_model(run.core, Path(tmp))
+        saved_model = export_saved_model(model, Path(tmp), recurrent_route.export_batch(route))
         converter = make_converter(saved_model, quantize, run)
         try:
             with quiet_stderr():
                 return converter.convert()
         except Exception as exc:  # ConverterError and friends: a model TFLite cannot express
-            raise explain_conversion_error(run.core, exc) from None
+            raise explain_conversion_error(model, exc) from None
 
 
 def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None = None, fmt: str = "tflite",
@@ -220,7 +220,8 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         content, runner, metadata = onnx.onnx_file(run)
     else:
         content, runner, metadata = tflite_file(run, quantize)
-    report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement)
+    report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement,
+                           metadata.get("route", "graph"))
     # The model file goes last, under its final name: whenever it exists, the
     # metadata and report beside it are its own (a kill in between leaves none).
     out.unlink(missing_ok=True)
@@ -235,9 +236,10 @@ def tflite_file(run: Run, quantize: str):
     from nnkeras.export.flatbuffer import embed_metadata
     from nnkeras.export.litert import LiteRTModel
 
-    content = to_tflite(run, quantize)
+    route = recurrent_route.choose_route(run.core, quantize)
+    content = to_tflite(run, quantize, route)
     # The quantisation parameters are known only once the file exists.
     io = LiteRTModel(content).io_quantization()
-    metadata = build_metadata(run, "tflite", quantize, io)
+    metadata = build_metadata(run, "tflite", quantize, io, route)
     content = embed_metadata(content, metadata)
     return content, LiteRTModel(content), metadata

@@ -62,15 +62,17 @@ def table_input(run) -> dict:
     }
 
 
-def tensor_input(run, float_input: bool, io: dict) -> dict:
+def tensor_input(run, float_input: bool, io: dict, route: str = "graph") -> dict:
+    # The WHILE route (export/recurrent_route.py) has a batch-1 signature: one example per call.
+    batch = "1: one example per call" if route == "while" else "first dimension, any size"
     return {"shape": list(run.core.inputs[0].shape[1:]), "dtype": run.input_dtype.name,
-            "tensor_dtype": io["input_dtype"], "batch": "first dimension, any size",
+            "tensor_dtype": io["input_dtype"], "batch": batch,
             "vocabulary_size": None if float_input else vocabulary_size(run.core),
             # The server refuses raw values outside it (pixels: 0..255); None: any finite number.
             "raw_range": list(run.spec.raw_range) if float_input and run.spec.raw_range else None}
 
 
-def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:
+def build_metadata(run, fmt: str, quantize: str, io: dict, route: str = "graph") -> dict:
     """Everything an app or the server needs to feed the model raw data."""
     import keras
     import tensorflow as tf
@@ -89,11 +91,13 @@ def build_metadata(run, fmt: str, quantize: str, io: dict) -> dict:
         "dataset": spec.name,
         "class_names": list(spec.class_names),
         "num_classes": spec.num_classes,
-        "input": table_input(run) if run.features else tensor_input(run, float_input, io),
+        "input": table_input(run) if run.features else tensor_input(run, float_input, io, route),
         "normalisation": normalisation,
         "preprocess": None if run.features else preprocess_affine(spec, float_input, io["input"]),
         "output": {"kind": "logits", "shape": [spec.num_classes], "tensor_dtype": io["output_dtype"],
                    "probabilities": "softmax(logits)"},
         "quantization": {"mode": quantize, "input": io["input"], "output": io["output"]},
+        # How recurrent layers reached builtin ops: graph (no loop), while (batch 1) or unrolled.
+        "route": route,
         "created_by": {"nnkeras": nnkeras.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},
     }

@@ -35,7 +35,8 @@ def compare(reference: np.ndarray, converted: np.ndarray, labels: np.ndarray) ->
     }
 
 
-def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agreement: float | None) -> dict:
+def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agreement: float | None,
+           route: str = "graph") -> dict:
     """Compare `runner` (LiteRT or onnxruntime, on the converted bytes) with Keras on the test split."""
     ds = run.dataset
     if len(ds.y_test) == 0:
@@ -49,6 +50,7 @@ def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agree
         "file": name,
         "format": fmt,
         "quantize": quantize,
+        "route": route,
         "bytes": size,
         "keras_bytes": (run.run_dir / runs.MODEL).stat().st_size,
         "n_test": int(len(ds.y_test)),
@@ -76,7 +78,8 @@ def write_report(report: dict, out: Path) -> None:
 
 COLUMNS = (("file", "file"), ("quantize", "quantize"), ("bytes", "bytes"), ("Keras accuracy", "keras_accuracy"),
            ("converted accuracy", "converted_accuracy"), ("top-1 agreement", "agreement"),
-           ("max abs logit diff", "max_abs_diff"), ("threshold", "min_agreement"), ("passed", "passed"))
+           ("max abs logit diff", "max_abs_diff"), ("threshold", "min_agreement"), ("passed", "passed"),
+           ("route", "route"))
 
 
 def markdown(report: dict) -> str:

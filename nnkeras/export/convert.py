@@ -219,9 +219,9 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
 
         content, runner, metadata = onnx.onnx_file(run)
     else:
-        content, runner, metadata = tflite_file(run, quantize)
+        content, runner, metadata = tflite_file(run, quantize, min_agreement)
     report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement,
-                           metadata.get("route", "graph"))
+                           metadata.get("route", "graph"), metadata["quantization"].get("float_kept", []))
     # The model file goes last, under its final name: whenever it exists, the
     # metadata and report beside it are its own (a kill in between leaves none).
     out.unlink(missing_ok=True)
@@ -231,15 +231,36 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
     return Conversion(report, [out, *(verify.sidecar(out, kind) for kind in SIDECARS)])
 
 
-def tflite_file(run: Run, quantize: str):
+def int8_that_agrees(run: Run, quantize: str, route: str, content: bytes, min_agreement: float | None):
+    """(content, ops kept in float): full int8 if it agrees on the validation split, else selective_int8's file."""
+    from nnkeras.export import selective_int8
+
+    threshold = verify.default_threshold(quantize) if min_agreement is None else float(min_agreement)
+    x, reference = selective_int8.validation_split(run)
+    if selective_int8.agreement(run, content, x, reference) >= threshold:
+        return content, []
+    model = recurrent_route.model_for(run.core, route)
+    with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
+        saved_model = export_saved_model(model, Path(tmp), recurrent_route.export_batch(route))
+        converter = make_converter(saved_model, quantize, run)
+        with quiet_stderr():
+            found = selective_int8.keep_float_until_agrees(run, converter, converter.representative_dataset,
+                                                           threshold, quantize == "int8-io")
+    return (content, []) if found is None else found[:2]
+
+
+def tflite_file(run: Run, quantize: str, min_agreement: float | None = None):
     """Convert and embed the metadata, in memory; return (bytes, LiteRT runner, metadata)."""
     from nnkeras.export.flatbuffer import embed_metadata
     from nnkeras.export.litert import LiteRTModel
 
     route = recurrent_route.choose_route(run.core, quantize)
     content = to_tflite(run, quantize, route)
+    float_kept = []
+    if quantize in recurrent_route.INT8_MODES:
+        content, float_kept = int8_that_agrees(run, quantize, route, content, min_agreement)
     # The quantisation parameters are known only once the file exists.
     io = LiteRTModel(content).io_quantization()
-    metadata = build_metadata(run, "tflite", quantize, io, route)
+    metadata = build_metadata(run, "tflite", quantize, io, route, float_kept)
     content = embed_metadata(content, metadata)
     return content, LiteRTModel(content), metadata

@@ -72,7 +72,7 @@ def tensor_input(run, float_input: bool, io: dict, route: str = "graph") -> dict
             "raw_range": list(run.spec.raw_range) if float_input and run.spec.raw_range else None}
 
 
-def build_metadata(run, fmt: str, quantize: str, io: dict, route: str = "graph") -> dict:
+def build_metadata(run, fmt: str, quantize: str, io: dict, route: str = "graph", float_kept=()) -> dict:
     """Everything an app or the server needs to feed the model raw data."""
     import keras
     import tensorflow as tf
@@ -96,7 +96,9 @@ def build_metadata(run, fmt: str, quantize: str, io: dict, route: str = "graph")
         "preprocess": None if run.features else preprocess_affine(spec, float_input, io["input"]),
         "output": {"kind": "logits", "shape": [spec.num_classes], "tensor_dtype": io["output_dtype"],
                    "probabilities": "softmax(logits)"},
-        "quantization": {"mode": quantize, "input": io["input"], "output": io["output"]},
+        # float_kept: int8 ops left in float so the file agrees with Keras (export/selective_int8.py).
+        "quantization": {"mode": quantize, "input": io["input"], "output": io["output"],
+                         "float_kept": list(float_kept)},
         # How recurrent layers reached builtin ops: graph (no loop), while (batch 1) or unrolled.
         "route": route,
         "created_by": {"nnkeras": nnkeras.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},

@@ -36,7 +36,7 @@ def compare(reference: np.ndarray, converted: np.ndarray, labels: np.ndarray) ->
 
 
 def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agreement: float | None,
-           route: str = "graph") -> dict:
+           route: str = "graph", float_kept=()) -> dict:
     """Compare `runner` (LiteRT or onnxruntime, on the converted bytes) with Keras on the test split."""
     ds = run.dataset
     if len(ds.y_test) == 0:
@@ -51,6 +51,7 @@ def verify(run, runner, name: str, size: int, quantize: str, fmt: str, min_agree
         "format": fmt,
         "quantize": quantize,
         "route": route,
+        "float_kept": list(float_kept),
         "bytes": size,
         "keras_bytes": (run.run_dir / runs.MODEL).stat().st_size,
         "n_test": int(len(ds.y_test)),
@@ -79,11 +80,13 @@ def write_report(report: dict, out: Path) -> None:
 COLUMNS = (("file", "file"), ("quantize", "quantize"), ("bytes", "bytes"), ("Keras accuracy", "keras_accuracy"),
            ("converted accuracy", "converted_accuracy"), ("top-1 agreement", "agreement"),
            ("max abs logit diff", "max_abs_diff"), ("threshold", "min_agreement"), ("passed", "passed"),
-           ("route", "route"))
+           ("route", "route"), ("ops kept in float", "float_kept"))
 
 
 def markdown(report: dict) -> str:
     def cell(value):
+        if isinstance(value, list):
+            return ", ".join(value) or "none"
         return f"{value:.4f}" if isinstance(value, float) else str(value)
 
     header = "| " + " | ".join(title for title, _ in COLUMNS) + " |"

@@ -17,18 +17,23 @@ from nnkeras.errors import NNKerasError
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a reader that closed the pipe early
 TENSORFLOW_COMMANDS = {"run", "tune", "convert", "serve"}  # list, report and --help answer without it
-# OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback.
-FULL = "`nnkeras run --resume RUN_DIR` then continues an interrupted run"
+# OSErrors a user fixes by freeing space or choosing another folder: answered in one line, not a traceback;
+# {again} is how the command goes on afterwards (AGAIN).
 DISK_ERRORS = {
-    errno.ENOSPC: f"free some space, or write elsewhere (--runs-dir, --out); {FULL}",
-    errno.EDQUOT: f"free some space, or write elsewhere (--runs-dir, --out); {FULL}",
-    errno.EFBIG: f"the file size limit (ulimit -f) is reached: raise it, or write elsewhere; {FULL}",
+    errno.ENOSPC: "free some space, or write elsewhere (--runs-dir, --out); {again}",
+    errno.EDQUOT: "free some space, or write elsewhere (--runs-dir, --out); {again}",
+    errno.EFBIG: "the file size limit (ulimit -f) is reached: raise it, or write elsewhere; {again}",
     errno.EACCES: "check the permissions, or write elsewhere (--runs-dir, --out)",
     errno.EPERM: "check the permissions, or write elsewhere (--runs-dir, --out)",
     errno.EROFS: "the file system is read-only; write elsewhere (--runs-dir, --out)",
     errno.ENOTDIR: "a part of that path is a file, not a folder; write elsewhere (--runs-dir, --out)",
     errno.ENAMETOOLONG: "a name in that path is too long; choose a shorter name or folder",
 }
+AGAIN = {  # what continues the work of each command after a full disk or Ctrl-C
+    "run": "`nnkeras run --resume RUN_DIR` then continues the run",
+    "tune": "rerunning the same `nnkeras tune` command then continues the search",
+}
+AGAIN_BY_DEFAULT = "the files written before are kept: run the same command again"
 
 
 class Parser(argparse.ArgumentParser):
@@ -116,10 +121,10 @@ def cmd_report(args) -> int:
     folder, searches = Path(args.runs_dir), report.searches_table(args.runs_dir)
     print(report.render(table, searches, args.format))
     saved = [folder / "report.csv"]
-    table.to_csv(saved[0], index=False)
+    report.save_csv(table, saved[0], folder)
     if not searches.empty:
         saved.append(folder / "searches.csv")
-        searches.to_csv(saved[-1], index=False)
+        report.save_csv(searches, saved[-1], folder)
     if report.write_figure(table, folder / "report.png"):
         saved.append(folder / "report.png")
     print(f"\nsaved {', '.join(map(str, saved))}", file=notes)
@@ -253,11 +258,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         if exc.errno not in DISK_ERRORS:
             raise
-        print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno]}", file=sys.stderr)
+        again = AGAIN.get(args.command, AGAIN_BY_DEFAULT)
+        print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno].format(again=again)}",
+              file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("interrupted; continue a run with `nnkeras run --resume RUN_DIR`, a search by rerunning"
-              " the same `nnkeras tune` command", file=sys.stderr)
+        stopped = "server stopped" if args.command == "serve" else \
+            f"interrupted; {AGAIN.get(args.command, AGAIN_BY_DEFAULT)}"
+        print(stopped, file=sys.stderr)
         return 130
 
 

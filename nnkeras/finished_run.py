@@ -113,6 +113,9 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
     for name in (runs.CONFIG, runs.DATA_SPEC, runs.MODEL):
         if not (run_dir / name).is_file():
             raise NNKerasError(f"{run_dir}: no {name}; pass a finished run directory (runs/<experiment>/<run id>)")
+    if not runs.is_complete(run_dir):  # killed after model.keras: not the model a finished run keeps
+        raise NNKerasError(f"{run_dir}: the run did not finish (no {runs.METRICS}); finish it first with"
+                           f" `nnkeras run --resume {run_dir}`")
     from nnkeras import models
     from nnkeras.config import Experiment
     from nnkeras.data import DataSpec

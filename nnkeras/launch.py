@@ -70,38 +70,44 @@ def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list
 
     if plan.group is None:
         (experiment,) = plan.experiments
-        run_dir = runs.new_run_dir(runs_dir, experiment.name)
-        return run_dir, [train(experiment, run_dir, verbose=verbose)]
-    group_dir = runs.new_run_dir(runs_dir, plan.group)
-    made = [d for d in (group_dir, group_dir.parent, Path(runs_dir)) if not d.exists()]
-    group_dir.mkdir(parents=True)
-    try:
+        while True:  # the run directory is made after the data loaded (bad input writes nothing), atomically:
+            run_dir = runs.new_run_dir(runs_dir, experiment.name)
+            try:
+                return run_dir, [train(experiment, run_dir, verbose=verbose)]
+            except runs.RunIdTaken:  # another run started in the same second took this id first
+                continue
+    with runs.held(runs.new_run_dir(runs_dir, plan.group), _resume_hint("GROUP_DIR"), new=True,
+                   scaffolding=(GROUP,)) as group_dir:
         runs.write_json(group_dir / GROUP, {"group": plan.group, "experiments": [e.to_dict() for e in plan.experiments]})
         return group_dir, _train_group(group_dir, plan.experiments, verbose)
-    except NNKerasError:
-        if not any(d.is_dir() for d in group_dir.iterdir()):  # bad input before any variant began: leave nothing
-            (group_dir / GROUP).unlink(missing_ok=True)
-            for folder in made:
-                with contextlib.suppress(OSError):  # another process may have written there meanwhile
-                    folder.rmdir()
-        raise
 
 
 def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[Path, list]:
     """Continue an interrupted run, or every unfinished variant of a group."""
+    from nnkeras import distributed
     from nnkeras.training import train
 
     path = Path(path)
     if (path / GROUP).is_file():
-        raw = runs.read_json(path / GROUP)
-        if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list):
-            raise NNKerasError(f"{path / GROUP}: not a group file (expected an object with a list 'experiments')")
-        experiments = [apply_overrides(Experiment.from_dict(e, str(path / GROUP)), epochs_override)
-                       for e in raw["experiments"]]
-        return path, _train_group(path, experiments, verbose)
+        experiments = _group_experiments(path, epochs_override)
+        chief = not experiments or distributed.is_chief(experiments[0].train.distribution)
+        # Every multi-worker peer resumes the same folder: the chief alone holds it (train holds each run).
+        with runs.held(path, _resume_hint(path)) if chief else contextlib.nullcontext():
+            return path, _train_group(path, experiments, verbose)
     run_dir = runs.check_resumable(path)
     experiment = apply_overrides(Experiment.load(run_dir / runs.CONFIG), epochs_override)
     return run_dir, [train(experiment, run_dir, resume=True, verbose=verbose)]
+
+
+def _group_experiments(path: Path, epochs_override: list[str]) -> list[Experiment]:
+    raw = runs.read_json(path / GROUP)
+    if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list):
+        raise NNKerasError(f"{path / GROUP}: not a group file (expected an object with a list 'experiments')")
+    return [apply_overrides(Experiment.from_dict(e, str(path / GROUP)), epochs_override) for e in raw["experiments"]]
+
+
+def _resume_hint(folder) -> str:
+    return f"continue it with `nnkeras run --resume {folder}`"
 
 
 def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int) -> list:

@@ -77,6 +77,8 @@ def write_figure(table: pd.DataFrame, path: Path) -> bool:
 
 def _read_history(path: Path) -> pd.DataFrame | None:
     """history.csv, or None when it is missing or damaged (like `_read`)."""
+    if not path.is_file():  # a folder, or a FIFO whose read would wait forever
+        return None
     try:
         history = pd.read_csv(path)
     except (OSError, ValueError):
@@ -84,6 +86,12 @@ def _read_history(path: Path) -> pd.DataFrame | None:
     if "epoch" not in history:
         return None
     return history.apply(pd.to_numeric, errors="coerce")
+
+
+def save_csv(table: pd.DataFrame, path: Path, folder: Path) -> None:
+    """report.csv / searches.csv: atomically (a full disk keeps the previous one), never through a link out."""
+    runs.check_inside(path, folder)
+    runs.write_atomic(path, table.to_csv(index=False))
 
 
 def _get(obj, *keys):
@@ -95,6 +103,8 @@ def _get(obj, *keys):
 
 def _read(path: Path) -> dict:
     """A JSON object, or {} when the file is missing or damaged: one bad run never stops the report."""
+    if not path.is_file():  # missing, a folder, or a FIFO (whose read would wait forever)
+        return {}
     try:
         value = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -143,6 +153,8 @@ def searches_table(runs_dir: str | Path) -> pd.DataFrame:
 
 def _read_trials(path: Path) -> pd.DataFrame | None:
     """trials.csv, or None when it is missing or damaged: like `_read`, one bad file never stops the report."""
+    if not path.is_file():
+        return None
     try:
         trials = pd.read_csv(path, dtype={"trial": str})
     except (OSError, ValueError):  # pandas' ParserError and EmptyDataError are ValueErrors

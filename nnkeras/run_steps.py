@@ -118,7 +118,9 @@ _STATE_TYPES = {  # what RunCheckpoint writes, checked before a resumed run trus
 
 
 def prepare_run_dir(run_dir: Path, experiment: Experiment, data, resume: bool) -> None:
-    run_dir.mkdir(parents=True, exist_ok=resume)
+    # One process writes a run directory (held until train() returns): a second is refused here, before
+    # it touches anything; a new one is made atomically, so two runs never share an id.
+    runs.make_run_dir(run_dir, resume)
     if resume:  # one process writes a run directory: what a killed one left half-written is garbage
         runs.remove_temporaries(run_dir)
     runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())

@@ -12,13 +12,22 @@
 
 Files are written to a temporary name and renamed, so a run killed at any
 moment leaves each file either old or new, never half-written.
+
+One process writes a folder at a time: `held(folder)` takes an flock on its
+`.lock` file (the kernel drops it when the process dies, even by SIGKILL, so
+a killed run never stays locked) and a second process is refused in one line
+naming the holder's pid. New run ids are claimed with an atomic mkdir, so two
+runs started in the same second get two folders.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import json
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -36,16 +45,147 @@ TENSORBOARD = "tb"
 CHECKPOINTS = "checkpoints"
 STATE = "state.json"
 BEST = "best.keras"
+LOCK = ".lock"  # the pid of the process writing the folder; flock'ed while it does
 
 
 def new_run_dir(runs_dir: str | Path, experiment_name: str) -> Path:
-    """A fresh `runs_dir/<experiment>/<timestamp>` path (not created yet)."""
+    """A fresh `runs_dir/<experiment>/<timestamp>` path (not created yet: `held(..., new=True)` claims it)."""
     base = Path(runs_dir) / check_name(experiment_name, "experiment name") / time.strftime("%Y%m%d-%H%M%S")
     candidate, n = base, 1
     while candidate.exists():
         n += 1
         candidate = base.with_name(f"{base.name}-{n}")
     return candidate
+
+
+class RunIdTaken(NNKerasError):
+    """Another process made this run directory first (two runs started in the same second)."""
+
+
+def make_run_dir(run_dir: Path, resume: bool) -> None:
+    """Create the run directory (atomically for a new run: RunIdTaken if it exists) and hold it."""
+    run_dir = Path(run_dir)
+    with naming_errors(run_dir):
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(exist_ok=resume)
+        except FileExistsError:
+            if run_dir.is_dir() and not resume:
+                raise RunIdTaken(f"{run_dir} exists already; continue a run there with `nnkeras run --resume"
+                                 f" {run_dir}`, or train into a new folder") from None
+            raise NNKerasError(f"{run_dir} is a file where a run directory belongs; move it away") from None
+    hold(run_dir, f"continue it with `nnkeras run --resume {run_dir}`")
+    if resume:  # a symlinked checkpoints/ or tb/ would let the run delete and write files elsewhere
+        check_no_links_out(run_dir)
+        check_layout(run_dir)
+
+
+def check_layout(run_dir: Path) -> None:
+    """Each name of a run directory is what the run writes there: a folder (tb/, checkpoints/) or a
+    regular file, never a FIFO (whose read waits forever) or a folder where a file belongs."""
+    for name in (TENSORBOARD, CHECKPOINTS):
+        if (run_dir / name).exists() and not (run_dir / name).is_dir():
+            raise NNKerasError(f"{run_dir / name} is a file where the run's {name}/ folder belongs; move it away,"
+                               f" then `nnkeras run --resume {run_dir}`")
+    for name in (CONFIG, DATA_SPEC, MODEL, METRICS, HISTORY, LEARNING_CURVES, CONFUSION_MATRIX, f"{CHECKPOINTS}/{STATE}"):
+        if (run_dir / name).exists() and not (run_dir / name).is_file():
+            raise NNKerasError(f"{run_dir / name} is not a regular file (a folder or a pipe); move it away,"
+                               f" then `nnkeras run --resume {run_dir}`")
+
+
+_holding: dict[str, contextlib.ExitStack] = {}  # the run directories this process is writing
+
+
+def hold(folder: Path, fix: str) -> None:
+    """Lock `folder` for this process until `release(folder)` (see held); a no-op if it holds it already."""
+    key = os.path.abspath(folder)
+    if key not in _holding:
+        stack = contextlib.ExitStack()
+        stack.enter_context(_locked(Path(folder), fix))
+        _holding[key] = stack
+
+
+def release(folder: Path) -> None:
+    stack = _holding.pop(os.path.abspath(folder), None)
+    if stack is not None:
+        stack.close()
+
+
+def _claim(candidate: Path) -> Path:
+    """Create `candidate`, or `<name>-2`, `-3`, ... if another process made it first (mkdir is atomic)."""
+    base, n = candidate, 1
+    while True:
+        try:
+            candidate.mkdir()
+            return candidate
+        except FileExistsError:
+            n += 1
+            candidate = base.with_name(f"{base.name}-{n}")
+
+
+@contextlib.contextmanager
+def held(folder: str | Path, fix: str, *, new: bool = False, scaffolding: tuple[str, ...] = ()):
+    """Hold `folder` for this process while the block writes it; yield the folder.
+
+    new=True claims a fresh folder beside `folder` if that name is taken. `fix`
+    ends the refusal a second process gets ("... then `fix`"). If the block fails
+    before it wrote anything but `scaffolding` (bad input found while loading the
+    data, Ctrl-C in start-up), the folder and the parents this made are removed:
+    bad input leaves nothing behind.
+    """
+    folder = Path(folder)
+    for path in (folder, *folder.parents):
+        if path.exists() and not path.is_dir():
+            raise NNKerasError(f"{path} is a file where a folder belongs; move it away, or use another --runs-dir")
+    parents_made = [p for p in folder.parents if not p.exists()]
+    fresh = new or not folder.exists()
+    with naming_errors(folder):
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if new:
+            folder = _claim(folder)
+        else:
+            folder.mkdir(exist_ok=True)
+    made = [folder, *parents_made] if fresh else []
+    with _locked(folder, fix):
+        try:
+            yield folder
+        except BaseException:
+            if folder in made and all(p.name in (LOCK, *scaffolding) for p in folder.iterdir()):
+                for leftover in folder.iterdir():
+                    leftover.unlink()
+                for empty in made:
+                    with contextlib.suppress(OSError):  # another process may have written there meanwhile
+                        empty.rmdir()
+            raise
+
+
+@contextlib.contextmanager
+def _locked(folder: Path, fix: str):
+    path = folder / LOCK
+    try:  # O_NOFOLLOW: a .lock symlinked elsewhere is refused, not followed
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.EISDIR, errno.ENXIO):
+            exc.filename = str(path)
+            raise  # permissions, a full disk: the CLI's one line
+        fd = None
+    try:
+        if fd is None or not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NNKerasError(f"{path}: not a lock file (a link, a folder or a device); remove it, then {fix}")
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+            who = f"process {holder} (pid)" if holder.isdigit() else "another process"
+            stop = f"stop it (kill {holder})" if holder.isdigit() else "stop it"
+            raise NNKerasError(f"{folder}: {who} is writing it; wait for it to end, or {stop}, then {fix}") from None
+        with naming_errors(path):
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # releases the flock
 
 
 def remove_temporaries(folder: Path) -> None:
@@ -60,21 +200,66 @@ def remove_temporaries(folder: Path) -> None:
 
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write via a temporary file in the same folder, then rename over `path`."""
-    path = Path(path)
+    replace_together({Path(path): data})
+
+
+def replace_together(contents: dict[Path, str | bytes], remove_first: Path | None = None) -> None:
+    """Write files that belong together (a model and its reports), each via a temporary file.
+
+    Every temporary file is written (and fsync'ed) before any is renamed, so a
+    full disk, a file-size limit or Ctrl-C while writing leaves every old file
+    as it was. Then `remove_first` is removed and the files are renamed in the
+    order given: renames need no space, and the last one named is the last to
+    appear (the model file, after the reports that describe it).
+    """
+    staged = []
+    try:
+        for path, data in contents.items():
+            staged.append((_write_temporary(Path(path), data), Path(path)))
+    except BaseException:
+        for tmp, _ in staged:
+            tmp.unlink(missing_ok=True)
+        raise
+    if remove_first is not None:
+        Path(remove_first).unlink(missing_ok=True)
+    for tmp, path in staged:
+        os.replace(tmp, path)
+
+
+def _write_temporary(path: Path, data: str | bytes) -> Path:
     # One temporary name per process (tuning workers may share a folder), created
     # with mode 0666 so the umask applies, as for any file (mkstemp would make it 0600).
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with naming_errors(path):
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o666)
     try:
-        with os.fdopen(fd, "wb") as handle, naming_errors(path):
+        with naming_errors(path), os.fdopen(fd, "wb") as handle:  # close() may fail too (its flush)
             handle.write(data.encode() if isinstance(data, str) else data)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+    return tmp
+
+
+def check_inside(path: Path, folder: Path) -> None:
+    """Refuse a link at `path` that leads outside `folder`: nnkeras writes and deletes only inside
+    the folder a file belongs to (a symlinked checkpoints/ would let --resume delete files elsewhere)."""
+    path, folder = Path(path), Path(folder)
+    if not path.is_symlink():
+        return
+    target = path.resolve()
+    if not target.is_relative_to(folder.resolve()):
+        raise NNKerasError(f"{path} is a link to {target}, outside {folder}; nnkeras writes only inside it:"
+                           f" replace the link with the {'folder' if target.is_dir() else 'file'} itself")
+
+
+def check_no_links_out(folder: Path) -> None:
+    """check_inside for every entry under `folder` (links are not followed while looking)."""
+    for parent, dirs, files in os.walk(folder):
+        for name in (*dirs, *files):
+            check_inside(Path(parent) / name, folder)
 
 
 @contextlib.contextmanager
@@ -89,7 +274,11 @@ def naming_errors(path: Path):
 
 
 def write_json(path: Path, obj) -> None:
-    write_atomic(path, json.dumps(obj, indent=2) + "\n")
+    write_atomic(path, json_text(obj))
+
+
+def json_text(obj) -> str:
+    return json.dumps(obj, indent=2) + "\n"
 
 
 def read_json(path: Path) -> dict:

@@ -74,18 +74,21 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
           dataset: datasets.Dataset | None = None) -> RunResult:
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
     experiment = with_engine(experiment)
-    if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
-        if experiment.train.schedule != "constant":
-            raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy"
-                              " optimizers take a constant rate: use train.schedule=constant")
-        if experiment.train.mixed_precision != "none":
-            raise ConfigError("train.mixed_precision is for the Keras engine; the NumPy models compute in float64"
-                              " (set train.mixed_precision=none)")
-        from nnkeras.scratch.run import train_scratch
+    try:
+        if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
+            if experiment.train.schedule != "constant":
+                raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy"
+                                  " optimizers take a constant rate: use train.schedule=constant")
+            if experiment.train.mixed_precision != "none":
+                raise ConfigError("train.mixed_precision is for the Keras engine; the NumPy models compute in"
+                                  " float64 (set train.mixed_precision=none)")
+            from nnkeras.scratch.run import train_scratch
 
-        return train_scratch(experiment, Path(run_dir), resume=resume, verbose=verbose, dataset=dataset)
-    with released_graphs():  # groups and searches train many models in one process
-        return _train_keras(experiment, Path(run_dir), resume, verbose, dataset)
+            return train_scratch(experiment, Path(run_dir), resume=resume, verbose=verbose, dataset=dataset)
+        with released_graphs():  # groups and searches train many models in one process
+            return _train_keras(experiment, Path(run_dir), resume, verbose, dataset)
+    finally:
+        runs.release(run_dir)  # held since run_steps.prepare_run_dir
 
 
 @contextlib.contextmanager
@@ -138,6 +141,7 @@ def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: i
         result = finish_run(model, data, experiment, write_dir, state, device)
     finally:
         if not chief:  # only the chief keeps a run directory
+            runs.release(write_dir)
             shutil.rmtree(write_dir.parent, ignore_errors=True)
     return RunResult(run_dir, result.metrics, result.history)
 

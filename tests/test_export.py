@@ -195,12 +195,14 @@ def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 
 def hand_made_run(tmp_path, model, experiment, spec):
-    """A run directory for a model no builder makes (yet): config, data spec, model."""
+    """A run directory for a model no builder makes (yet): config, data spec, model, and the
+    metrics.json that marks a run finished (convert refuses an unfinished one)."""
     run_dir = tmp_path / model.name
     run_dir.mkdir()
     runs.write_atomic(run_dir / runs.CONFIG, experiment.to_json())
     runs.write_json(run_dir / runs.DATA_SPEC, spec.to_dict())
     model.save(run_dir / runs.MODEL)
+    runs.write_json(run_dir / runs.METRICS, {"experiment": experiment.name, "status": "complete"})
     return run_dir
 
 

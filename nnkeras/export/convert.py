@@ -173,9 +173,16 @@ def quiet_stderr():
 
 def to_tflite(run: Run, quantize: str, route: str = "graph") -> bytes:
     """The converted flatbuffer, builtin ops only (no metadata yet), on `route` (recurrent_route.py)."""
+    import tensorflow as tf
+
     model = recurrent_route.model_for(run.core, route)
     with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
-        saved_model = export_saved_model(model, Path(tmp), recurrent_route.export_batch(route))
+        try:
+            saved_model = export_saved_model(model, Path(tmp), recurrent_route.export_batch(route))
+        except tf.errors.OpError as exc:  # TensorFlow's own file writes: a full disk or a file-size limit
+            raise NNKerasError(f"{tmp}: could not write the SavedModel staging copy ({exc.message.strip()[:120]});"
+                               " free some space there (or point TMPDIR elsewhere), then run the same command"
+                               " again: the files written before are kept") from None
         converter = make_converter(saved_model, quantize, run)
         try:
             with quiet_stderr():
@@ -208,8 +215,12 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         raise NNKerasError(f"--out {out}: folder {out.parent} does not exist")
     if out.is_dir():
         raise NNKerasError(f"--out {out}: is a folder; give a file name such as {out / 'model.tflite'}")
+    if out.exists() and not out.is_file():
+        raise NNKerasError(f"--out {out}: not a regular file (a pipe or a device); give a file name")
     if out.suffix != f".{fmt}":  # never model.keras, config.json, ...: the old file is removed before writing
         raise NNKerasError(f"--out {out}: a {fmt} file must end in .{fmt}, e.g. {out.with_suffix('.' + fmt).name}")
+    for path in (out, *(verify.sidecar(out, kind) for kind in SIDECARS)):
+        runs.check_inside(path, out.parent)
     run = load_run(run_dir, dataset)
     if quantize == "int8-io" and run.features:
         raise NNKerasError("--quantize int8-io: a table model has one input tensor per column (ids stay int32);"
@@ -222,13 +233,14 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         content, runner, metadata = tflite_file(run, quantize, min_agreement)
     report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement,
                            metadata.get("route", "graph"), metadata["quantization"].get("float_kept", []))
-    # The model file goes last, under its final name: whenever it exists, the
-    # metadata and report beside it are its own (a kill in between leaves none).
-    out.unlink(missing_ok=True)
-    runs.write_json(verify.sidecar(out, "metadata.json"), metadata)
-    verify.write_report(report, out)
-    runs.write_atomic(out, content)
-    return Conversion(report, [out, *(verify.sidecar(out, kind) for kind in SIDECARS)])
+    # All four files are written to temporary names first: a full disk or Ctrl-C
+    # leaves the previous conversion whole. Then the old model file goes, the
+    # reports are renamed in, and the model file last: whenever it exists under
+    # its final name, the metadata and reports beside it are its own.
+    sidecars = {verify.sidecar(out, kind): text for kind, text in zip(SIDECARS, (
+        runs.json_text(metadata), runs.json_text(report), verify.markdown(report)))}
+    runs.replace_together({**sidecars, out: content}, remove_first=out)
+    return Conversion(report, [out, *sidecars])
 
 
 def int8_that_agrees(run: Run, quantize: str, route: str, content: bytes, min_agreement: float | None):

@@ -71,12 +71,6 @@ def sidecar(out: Path, kind: str) -> Path:
     return out.with_name(f"{out.name}.{kind}")
 
 
-def write_report(report: dict, out: Path) -> None:
-    """out.verify.json and out.verify.md, beside the model file."""
-    runs.write_json(sidecar(out, "verify.json"), report)
-    runs.write_atomic(sidecar(out, "verify.md"), markdown(report))
-
-
 COLUMNS = (("file", "file"), ("quantize", "quantize"), ("bytes", "bytes"), ("Keras accuracy", "keras_accuracy"),
            ("converted accuracy", "converted_accuracy"), ("top-1 agreement", "agreement"),
            ("max abs logit diff", "max_abs_diff"), ("threshold", "min_agreement"), ("passed", "passed"),

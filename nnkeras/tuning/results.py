@@ -20,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from nnkeras import runs
+from nnkeras.errors import NNKerasError
 from nnkeras.tuning.jobs import TRIAL_COLUMNS, Job, trial_experiment
 
 TRIALS_CSV = "trials.csv"
@@ -116,8 +117,13 @@ def retrain_best(job: Job, oracle, folder: Path) -> dict | None:
         return None
     trial = completed[0]
     pointer, best_dir = folder / BEST_RUN, folder / BEST_DIR
-    if pointer.is_file() and runs.read_json(pointer)["trial"] == trial.trial_id and runs.is_complete(best_dir):
-        return runs.read_json(pointer)
+    if pointer.exists():
+        info = runs.read_json(pointer) if pointer.is_file() else None
+        if not isinstance(info, dict) or not isinstance(info.get("trial"), str) or info.get("run_dir") != BEST_DIR:
+            raise NNKerasError(f"{pointer}: not a best-run record (an object with 'trial' and 'run_dir': \"{BEST_DIR}\""
+                               " was expected); delete it and rerun the same command, which retrains the best trial")
+        if info["trial"] == trial.trial_id and runs.is_complete(best_dir):
+            return info
     pointer.unlink(missing_ok=True)  # from here until it is rewritten, best/ is not trustworthy
     experiment = trial_experiment(job, trial.hyperparameters)
     if best_dir.exists() and (not (best_dir / runs.CONFIG).is_file()

@@ -79,7 +79,6 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
                verbose: int = 0) -> SearchResult:
     """Search (or continue searching) with `job.tuner`; then write trials.csv and retrain the best."""
     from nnkeras.tuning import results
-    from nnkeras.tuning.tuner import TrialTuner
 
     folder, mode = search_dir(runs_dir, job, job.tuner), role()
     if mode == "worker" and overwrite:
@@ -87,14 +86,34 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
     keys = check_space(job)
     if job.tuner == "hyperband" and "train.epochs" not in keys:
         keys.append("train.epochs")  # Hyperband's tuner/epochs sets it per trial
-    if mode != "worker":
+    if mode == "worker":  # the chief holds the search folder; its workers share it
+        return _search(job, folder, mode, retrain, verbose)
+    fix = "rerun the same `nnkeras tune` command to continue the search"
+    with runs.held(folder, fix):  # one search per folder: a second command is refused in one line
         if overwrite:
-            shutil.rmtree(folder, ignore_errors=True)
+            _empty(folder)
+        runs.check_no_links_out(folder)  # a trial_<id> linked elsewhere would be trained into there
         _claim(folder, job)
         results.write_hparams_config(folder, keys)
+        return _search(job, folder, mode, retrain, verbose)
+
+
+def _search(job: Job, folder: Path, mode: str, retrain: bool, verbose: int) -> SearchResult:
+    from nnkeras.tuning import results
+    from nnkeras.tuning.tuner import MachineError, TrialTuner
+
     for state in sorted([*folder.glob("*.json"), *folder.glob("trial_*/trial.json")]):
-        runs.read_json(state)  # Keras Tuner reloads these with a bare json.loads: name a damaged one first
-    tuner = TrialTuner(job, job.tuner, folder)
+        # Keras Tuner reloads these with a bare json.loads and trusts their types: name a damaged one first.
+        if state.name != SEARCH and not isinstance(runs.read_json(state), dict):
+            raise NNKerasError(f"{state}: not a Keras Tuner state (a JSON object was expected); restore the file,"
+                               " or start the search over with --overwrite")
+    try:
+        tuner = TrialTuner(job, job.tuner, folder)  # reloads oracle.json, trial_*/trial.json and tuner0.json
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as exc:
+        cause = exc.__cause__ or exc.__context__ or exc  # Keras Tuner wraps a failed reload in a RuntimeError
+        raise NNKerasError(f"{folder}: Keras Tuner cannot reload this search ({type(cause).__name__}: {cause});"
+                           " oracle.json, a trial_*/trial.json or a tuner*.json was edited: restore it, or start the"
+                           " search over with --overwrite") from None
     try:
         tuner.search(verbose=verbose)
     except RuntimeError as exc:
@@ -102,11 +121,28 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
             raise
         raise NNKerasError(f"search stopped: {job.max_failures} trials failed in a row (see"
                            f" {folder / results.TRIALS_CSV}; raise --max-failures to go on)") from None
+    except MachineError as exc:  # a full disk is not the trial's fault: it stays to do, the rerun trains it
+        raise exc.__cause__ from None
     if mode == "worker":
         return SearchResult(folder, None, None)
     table = results.write_trials_csv(tuner.oracle, folder)
+    if not (table["status"] == "completed").any():
+        reasons = table["reason"].dropna()
+        raise NNKerasError(f"search finished with no completed trial (of {len(table)}; see"
+                           f" {folder / results.TRIALS_CSV}{'; the first: ' + reasons.iloc[0] if len(reasons) else ''})")
     best = results.retrain_best(job, tuner.oracle, folder) if retrain else None
     return SearchResult(folder, table, best)
+
+
+def _empty(folder: Path) -> None:
+    """--overwrite: delete everything of the search but the lock this process holds."""
+    for entry in folder.iterdir():
+        if entry.name == runs.LOCK:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
 
 
 def _claim(folder: Path, job: Job) -> None:
@@ -118,8 +154,11 @@ def _claim(folder: Path, job: Job) -> None:
     spec = {"job": job.name, "tuner": job.tuner, "objective": job.objective,
             "experiment": json.loads(job.experiment.to_json())}
     path = folder / SEARCH
-    if path.is_file():
-        old = runs.read_json(path)
+    if path.exists():
+        old = runs.read_json(path) if path.is_file() else None
+        if not isinstance(old, dict):
+            raise NNKerasError(f"{path}: not a search record (a JSON object with {', '.join(spec)} was expected);"
+                               " restore the file, or start the search over with --overwrite")
         changed = [key for key in spec if old.get(key) != spec[key]]
         if changed:
             raise NNKerasError(f"{folder} holds a search with other settings ({', '.join(changed)} differ);"

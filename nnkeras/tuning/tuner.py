@@ -14,6 +14,7 @@ never trained again; an interrupted one resumes from its last epoch.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -133,6 +134,15 @@ def make_oracle(job: Job, tuner: str):
     return oracle
 
 
+class MachineError(kt.errors.FatalError):
+    """A trial stopped by the machine (full disk, no memory, permissions): not the trial's verdict.
+
+    Keras Tuner records any other exception as a failed trial, for good; a
+    FatalError ends the search with the trial still running, so the rerun
+    trains it again. The cause is the original error, shown by the CLI.
+    """
+
+
 class TrialTuner(kt.engine.base_tuner.BaseTuner):
     """Runs each trial through the one trainer, into `<search>/trial_<id>/`."""
 
@@ -155,8 +165,14 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
                 self._continue_from(trial.hyperparameters, run_dir, experiment)
                 train(experiment, run_dir, resume=True)  # resume=True also starts a fresh directory
             return trial_metrics(self.job, run_dir)
-        except Exception as exc:  # any reason a trial cannot finish: the search records it and goes on
+        except (OSError, MemoryError) as exc:
+            raise MachineError(one_line(exc)) from exc
+        except Exception as exc:
+            disk = disk_error(exc, run_dir)
+            if disk is not None:  # TensorFlow's own writes (TensorBoard) say it in their message
+                raise MachineError(one_line(exc)) from disk
             raise kt.errors.FailedTrialError(one_line(exc)) from exc
+
 
     def _continue_from(self, hp, run_dir: Path, experiment) -> None:
         """Hyperband: start from the model of the trial it promotes (`tuner/trial_id`), not from scratch."""
@@ -219,6 +235,21 @@ def trial_metrics(job: Job, run_dir: Path) -> dict:
         "test_accuracy": metrics["test_accuracy"],
         "best_epoch": metrics["best_epoch"],
     }
+
+
+DISK_MESSAGES = {"File too large": errno.EFBIG, "No space left on device": errno.ENOSPC,
+                 "Disk quota exceeded": errno.EDQUOT, "Read-only file system": errno.EROFS}
+
+
+def disk_error(exc: Exception, where: Path) -> OSError | None:
+    """The OSError a TensorFlow error stands for, when a full disk or a file-size limit caused it."""
+    import tensorflow as tf
+
+    if isinstance(exc, tf.errors.OpError):
+        for text, number in DISK_MESSAGES.items():
+            if text in str(exc):
+                return OSError(number, os.strerror(number), str(where))
+    return None
 
 
 def one_line(exc: Exception) -> str:

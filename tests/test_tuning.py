@@ -216,9 +216,11 @@ def test_too_many_failures_in_a_row_stop_the_search(tmp_path):
         tuning_search.run_search(job, tmp_path / "runs")
     folder = tmp_path / "runs" / "search" / "hopeless" / "random"
     assert list(read_trials(folder)["status"]) == ["failed", "failed"]
-    # Allowing more failures lets the same search go on: the third and last dropout value fails too.
-    result = tuning_search.run_search(dataclasses.replace(job, max_failures=4), tmp_path / "runs")
-    assert list(read_trials(folder)["status"]) == ["failed"] * 3 and result.best is None
+    # Allowing more failures lets the same search go on: the third and last dropout value fails too,
+    # and a search in which no trial completed is an error, not a result.
+    with pytest.raises(NNKerasError, match=r"search finished with no completed trial \(of 3; .*model.dropout"):
+        tuning_search.run_search(dataclasses.replace(job, max_failures=4), tmp_path / "runs")
+    assert list(read_trials(folder)["status"]) == ["failed"] * 3
 
 
 @pytest.mark.parametrize("space, message", [

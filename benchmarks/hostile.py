@@ -162,6 +162,8 @@ def snapshot(path: Path) -> dict:
     entries = [path, *sorted(path.rglob("*"))] if path.is_dir() and not path.is_symlink() else [path]
     out = {}
     for entry in entries:
+        if entry.name == ".lock":  # the pid of the last process that held the folder, no data
+            continue
         key = str(entry.relative_to(path.parent))
         if entry.is_symlink():
             out[key] = ("link", os.readlink(entry))
@@ -298,6 +300,8 @@ def main() -> int:
     parser.add_argument("--kind", help="only the cases of these kinds (comma-separated)")
     parser.add_argument("--case", help="only the cases whose name contains this")
     parser.add_argument("--json", help="also write the rows to this JSON file")
+    parser.add_argument("--results", help="rewrite this script's section of a Markdown file with the run's"
+                                          " table (e.g. benchmarks/RESULTS_reliability.md; other sections stay)")
     args = parser.parse_args()
     cases = [c for c in hostile_cases.CASES if (not args.kind or c.kind in args.kind.split(","))
              and (not args.case or args.case in c.name)]
@@ -326,7 +330,29 @@ def main() -> int:
           f" {time.monotonic() - started:.0f} s, load {open('/proc/loadavg').read().split()[0]}")
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
+    if args.results:
+        from results_file import replace_section
+
+        replace_section(Path(args.results), "hostile.py", results_text(rows, load, started))
     return 1 if failed else 0
+
+
+def results_text(rows: list[dict], load: list[str], started: float) -> str:
+    """The latest run: its command, one row per kind, and every case it did not handle."""
+    lines = [f"    python benchmarks/hostile.py {' '.join(sys.argv[1:])}", "",
+             f"Latest run: {datetime.datetime.now():%Y-%m-%d %H:%M}, {os.cpu_count()} cores (nproc), load"
+             f" {' '.join(load)} at the start, {(time.monotonic() - started) / 60:.0f} min.", "",
+             "| kind | cases | " + " | ".join(OUTCOMES) + " |", "|---|---|" + "---|" * len(OUTCOMES)]
+    for kind in dict.fromkeys(row["kind"] for row in rows):
+        counts = collections.Counter(row["outcome"] for row in rows if row["kind"] == kind)
+        lines.append(f"| {kind} | {sum(counts.values())} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+    counts = collections.Counter(row["outcome"] for row in rows)
+    lines.append(f"| **all** | {len(rows)} | " + " | ".join(str(counts[o]) for o in OUTCOMES) + " |")
+    failing = [row for row in rows if row["outcome"] != "handled"]
+    lines += ["", "Not handled in that run:" if failing else "Every case of that run was handled.", ""]
+    lines += ["| case | kind | outcome | detail |", "|---|---|---|---|"] if failing else []
+    lines += [f"| {r['case']} | {r['kind']} | {r['outcome']} | {r['detail'].replace('|', '/')} |" for r in failing]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

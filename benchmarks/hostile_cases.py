@@ -333,7 +333,7 @@ def edited_search(name, target, content, command="tune", expect=(2,)):
     def setup(ctx: Ctx):
         runs, folder = ctx.fx.search_copy(ctx)
         edit(folder / target, content)
-        ctx.guard.append(runs)
+        ctx.guard.append(runs if command == "tune" else folder)  # report writes report.csv beside the search
         return (["tune", ctx.fx.job, "--runs-dir", runs] if command == "tune" else ["report", runs])
     CASES.append(Case(name, "edited", setup, expect, 120))
 

@@ -46,6 +46,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import tuning_kill  # noqa: E402
+from results_file import replace_section  # noqa: E402
 
 RUN = ["run", "mnist_mlp", "--set", "data.name=mnist_sample"]  # offline: 5,000 real digits
 COMPARED_METRICS = ("test_accuracy", "test_loss", "best_val_loss", "best_epoch", "epochs_run")
@@ -362,11 +363,11 @@ def write_results(path: Path, markdown: str, details: dict, seconds: float) -> N
             for key in ("broken", "temporary", "stray_temp", "left_at_end", "torn_tb"):
                 findings += [f"- {phase}, {key}: {item}" for item in row.get(key, [])]
     load = os.getloadavg()
-    text = (f"# Kill safety\n\n    python benchmarks/kill_safety.py {' '.join(sys.argv[1:])}\n\n"
+    text = (f"    python benchmarks/kill_safety.py {' '.join(sys.argv[1:])}\n\n"
             f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores (nproc), load average {load[0]:.1f},"
             f" {seconds / 60:.0f} min in all.\n\n{markdown}\n\n## Every file a kill left\n\n"
             + ("\n".join(findings) or "none") + "\n")
-    path.write_text(text)
+    replace_section(path, "kill_safety.py", text)  # the notes around it and hostile.py's section stay
 
 
 if __name__ == "__main__":

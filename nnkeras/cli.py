@@ -164,8 +164,8 @@ def cmd_convert(args) -> int:
 def cmd_serve(args) -> int:
     from nnkeras import serve
 
-    limit = {"max_body_bytes": args.max_body_bytes} if args.max_body_bytes is not None else {}
-    serve.serve(args.model, host=args.host, port=args.port, **limit)
+    limits = {"max_body_bytes": args.max_body_bytes, "timeout": args.timeout}
+    serve.serve(args.model, host=args.host, port=args.port, **{k: v for k, v in limits.items() if v is not None})
     return 0
 
 
@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000; 0 picks a free one)")
     serve.add_argument("--max-body-bytes", type=int,
                        help="larger request bodies get 413 (default: 8 MiB)")
+    serve.add_argument("--timeout", type=float, metavar="SECONDS",
+                       help="close a connection silent this long, a half-sent request included (default: 30)")
     serve.set_defaults(func=cmd_serve)
 
     tune = sub.add_parser("tune", help="hyperparameter search with Keras Tuner (jobs in tuning/)")

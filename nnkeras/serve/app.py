@@ -11,12 +11,18 @@ an .onnx file (onnxruntime), or a run directory (its Keras model, exactly as
 trained). Clients send raw values (pixels 0..255, token ids, table rows); the
 server normalises them with the metadata, so clients never need the numbers.
 
-For production, point a WSGI server at the app factory, e.g.
+`nnkeras serve` runs the app on waitress, a production WSGI server: it reads
+each request whole before a worker thread sees it, so slow and half-open
+clients hold no thread (a fixed pool of THREADS does the work), a connection
+silent for --timeout seconds is closed, connections are bounded, and a
+request line or header block over MAX_HEADER_BYTES is a 431. Its own error
+answers are JSON like the app's. Another WSGI server can take the factory:
     gunicorn -w 2 -b 127.0.0.1:8000 'nnkeras.serve:create_app("model.tflite")'
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import socket
 import threading
@@ -24,12 +30,19 @@ from pathlib import Path
 
 import numpy as np
 from flask import Flask, jsonify, request
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.exceptions import HTTPException
 
 from nnkeras.errors import NNKerasError
+from nnkeras.serve.checks import check_metadata, probe
+from nnkeras.serve.errors import JSONErrorChannel
 from nnkeras.serve.requests import MAX_INSTANCES, BadRequest, model_input
 
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024  # 1024 MNIST images as JSON take about 3.5 MB
+DEFAULT_TIMEOUT = 30  # seconds a connection may stay silent (a half-sent request included)
+THREADS = 4  # requests computed at once; the model itself runs one at a time (Predictor's lock)
+MAX_CONNECTIONS = 500  # open connections; waiting ones cost a socket each, never a thread
+MAX_HEADER_BYTES = 16 * 1024  # request line and headers together
 log = logging.getLogger("nnkeras.serve")
 PAGE = Path(__file__).with_name("page.html")  # static HTML, JS and CSS in one file, nothing from a CDN
 
@@ -47,8 +60,15 @@ class Predictor:
 
 
 def load_predictor(path: str | Path) -> Predictor:
-    """A .tflite, an .onnx or a run directory, as a Predictor."""
-    path = Path(path)
+    """A .tflite, an .onnx or a run directory, as a Predictor whose metadata fits its model."""
+    predictor = _load(Path(path))
+    check_metadata(predictor.metadata, predictor.source)
+    probe(lambda body: predictions(predictor, model_input(json.dumps(body).encode(), predictor.metadata)),
+          predictor.metadata, predictor.source)
+    return predictor
+
+
+def _load(path: Path) -> Predictor:
     if path.is_dir():
         return _keras_predictor(path)
     if not path.is_file():
@@ -80,7 +100,12 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def predictions(predictor: Predictor, x: np.ndarray) -> list[dict]:
-    probabilities = softmax(predictor.logits(x).astype(np.float64))
+    logits = predictor.logits(x).astype(np.float64)
+    bad = np.flatnonzero(~np.isfinite(logits).all(axis=1))
+    if bad.size:  # finite but extreme inputs overflow the model: NaN is not JSON, and not an answer
+        raise BadRequest(f"the model's output is not finite for instance {int(bad[0])} (its values are too extreme"
+                         " for this model); send values like the training data's", 422)
+    probabilities = softmax(logits)
     names = predictor.metadata["class_names"]
     return [{"class": int(p.argmax()), "label": names[int(p.argmax())], "probabilities": [float(v) for v in p]}
             for p in probabilities]
@@ -92,7 +117,7 @@ def create_app(model: str | Path | Predictor, max_body_bytes: int = DEFAULT_MAX_
     app = Flask("nnkeras.serve")
     # Werkzeug answers 413 before reading a body over this size, chunked or not.
     app.config["MAX_CONTENT_LENGTH"] = max_body_bytes
-    app.json.sort_keys = False
+    app.json = StrictJSON(app)  # a NaN that slipped through is a logged 500, never invalid JSON
 
     @app.get("/")
     def page():  # a person's way in: upload, draw or fill in a row; it calls /metadata and /predict
@@ -114,6 +139,13 @@ def create_app(model: str | Path | Predictor, max_body_bytes: int = DEFAULT_MAX_
 
     _register_errors(app)
     return app
+
+
+class StrictJSON(DefaultJSONProvider):
+    sort_keys = False
+
+    def dumps(self, obj, **kwargs):
+        return super().dumps(obj, allow_nan=False, **kwargs)
 
 
 def _read_body(limit: int) -> bytes:
@@ -158,18 +190,28 @@ def listen(host: str, port: int) -> socket.socket:
         raise NNKerasError(f"cannot listen on {host}:{port} ({exc}); pick another --port or --host") from None
 
 
-def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES):
-    """Run the development server (threaded) until interrupted; port 0 picks a free one."""
-    from werkzeug.serving import make_server
+def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+          timeout: float = DEFAULT_TIMEOUT):
+    """Serve on waitress until interrupted; port 0 picks a free one."""
+    import waitress
 
     if max_body_bytes < 1:
         raise NNKerasError(f"--max-body-bytes {max_body_bytes}: must be a positive number of bytes")
+    if not 0 < timeout <= 3600:
+        raise NNKerasError(f"--timeout {timeout}: must be a number of seconds in (0, 3600]")
     predictor = load_predictor(model)
     listener = listen(host, port)
-    server = make_server(host, port, create_app(predictor, max_body_bytes), threaded=True, fd=listener.fileno())
+    server = waitress.create_server(
+        create_app(predictor, max_body_bytes), sockets=[listener], threads=THREADS,
+        connection_limit=MAX_CONNECTIONS, channel_timeout=timeout, cleanup_interval=max(1, min(30, timeout / 2)),
+        max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=max_body_bytes,
+        asyncore_use_poll=True, ident="nnkeras", clear_untrusted_proxy_headers=True)
+    server.channel_class = JSONErrorChannel
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" warnings under load
     # The bound port, printed before serving, lets a caller (or a test) use port 0.
-    print(f"serving {predictor.source} ({predictor.backend}) on http://{host}:{server.port}", flush=True)
+    print(f"serving {predictor.source} ({predictor.backend}) on http://{host}:{listener.getsockname()[1]}"
+          f" ({THREADS} threads, connections closed after {timeout:g} s of silence)", flush=True)
     try:
-        server.serve_forever()
+        server.run()
     finally:
-        server.server_close()
+        server.close()

@@ -75,6 +75,8 @@ def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list
             try:
                 return run_dir, [train(experiment, run_dir, verbose=verbose)]
             except runs.RunIdTaken:  # another run started in the same second took this id first
+                if experiment.train.distribution == "multi_worker":  # the workers hold the chief's first name
+                    raise
                 continue
     with runs.held(runs.new_run_dir(runs_dir, plan.group), _resume_hint("GROUP_DIR"), new=True,
                    scaffolding=(GROUP,)) as group_dir:

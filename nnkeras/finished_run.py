@@ -9,6 +9,7 @@ in Keras), the examples as that file takes them, and the Keras logits.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -129,6 +130,10 @@ def load_run(run_dir: str | Path, dataset=None) -> Run:
         raise NNKerasError(f"{run_dir}: model '{core.name}' takes {len(core.inputs)} inputs ({names}) and gives"
                            f" {len(core.outputs)} outputs; nnkeras convert and serve handle one numeric input"
                            " tensor (or a wide_deep table) and one output")
+    model_shape = tuple(core.inputs[0].shape[1:])
+    if not run.features and None not in model_shape and math.prod(model_shape) != math.prod(spec.input_shape):
+        raise NNKerasError(f"{run_dir / runs.DATA_SPEC}: input_shape {list(spec.input_shape)} is not the model's"
+                           f" {list(model_shape)}; copy data_spec.json again from the run, or retrain")
     return run
 
 

@@ -95,6 +95,9 @@ def read_state(run_dir: Path) -> dict | None:
     if wrong:
         raise NNKerasError(f"{path}: not a checkpoint state (wrong type for {', '.join(wrong)}); restore the file,"
                            " or start a new run")
+    if state["epoch"] != len(state["history"]):  # one history row per epoch trained
+        raise NNKerasError(f"{path}: not a checkpoint state (epoch {state['epoch']} after {len(state['history'])}"
+                           " epochs of history); restore the file, or start a new run")
     if state["checkpoint"] is not None:  # a file name inside checkpoints/, never a path elsewhere
         check_name(state["checkpoint"], f"{path}: checkpoint")
     return state

@@ -74,7 +74,7 @@ def make_run_dir(run_dir: Path, resume: bool) -> None:
                 raise RunIdTaken(f"{run_dir} exists already; continue a run there with `nnkeras run --resume"
                                  f" {run_dir}`, or train into a new folder") from None
             raise NNKerasError(f"{run_dir} is a file where a run directory belongs; move it away") from None
-    hold(run_dir, f"continue it with `nnkeras run --resume {run_dir}`")
+    hold_run(run_dir)
     if resume:  # a symlinked checkpoints/ or tb/ would let the run delete and write files elsewhere
         check_no_links_out(run_dir)
         check_layout(run_dir)
@@ -91,6 +91,11 @@ def check_layout(run_dir: Path) -> None:
         if (run_dir / name).exists() and not (run_dir / name).is_file():
             raise NNKerasError(f"{run_dir / name} is not a regular file (a folder or a pipe); move it away,"
                                f" then `nnkeras run --resume {run_dir}`")
+
+
+def hold_run(run_dir: Path) -> None:
+    """Hold a run directory (until `release`): a resumed run takes it before it reads any state."""
+    hold(run_dir, f"continue it with `nnkeras run --resume {run_dir}`")
 
 
 _holding: dict[str, contextlib.ExitStack] = {}  # the run directories this process is writing

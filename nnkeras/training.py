@@ -75,6 +75,8 @@ def train(experiment: Experiment, run_dir: str | Path, *, resume: bool = False, 
     """Train `experiment` into `run_dir` (or continue it there with `resume=True`)."""
     experiment = with_engine(experiment)
     try:
+        if resume and Path(run_dir).is_dir() and distributed.is_chief(experiment.train.distribution):
+            runs.hold_run(run_dir)  # before reading its checkpoint, which a live holder replaces each epoch
         if experiment.train.engine == "numpy":  # its own loop; the same callbacks, steps and run directory
             if experiment.train.schedule != "constant":
                 raise ConfigError(f"train.schedule={experiment.train.schedule} is for the Keras engine; the NumPy"

@@ -71,6 +71,17 @@ def _spec_problem(raw, known: set, required: set) -> str | None:
         return f"class_names {names!r} is not a list of strings"
     if not (isinstance(raw["num_classes"], int) and raw["num_classes"] >= 1):
         return f"num_classes {raw['num_classes']!r} is not a positive integer"
+    if len(names) != raw["num_classes"]:
+        return f"{len(names)} class_names for num_classes {raw['num_classes']}"
+    features = raw.get("features")
+    if raw.get("input_dtype") == "features" and not (
+            isinstance(features, dict) and all(isinstance(features.get(k), dict) for k in ("categorical", "numeric"))):
+        return f"features {str(features)[:40]} is not {{'categorical': {{...}}, 'numeric': {{...}}}}"
+    for key in ("scale", "mean", "std"):  # numbers, or per-channel lists of numbers
+        value = raw.get(key)
+        values = value if isinstance(value, list) else [value]
+        if key in raw and not (values and all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)):
+            return f"{key} {value!r} is not a number"
     bounds = raw.get("raw_range")
     if bounds is not None and not (isinstance(bounds, list) and len(bounds) == 2 and bounds[0] < bounds[1]
                                    and all(isinstance(b, (int, float)) for b in bounds)):

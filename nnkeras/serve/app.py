@@ -204,7 +204,9 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, max_body
     server = waitress.create_server(
         create_app(predictor, max_body_bytes), sockets=[listener], threads=THREADS,
         connection_limit=MAX_CONNECTIONS, channel_timeout=timeout, cleanup_interval=max(1, min(30, timeout / 2)),
-        max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=max_body_bytes,
+        # Bodies over max_body_bytes get the app's 413 once waitress has read them (spooled to a temporary
+        # file): refused unread, a client still sending would see a broken pipe instead of the answer.
+        max_request_header_size=MAX_HEADER_BYTES, max_request_body_size=max(4 * max_body_bytes, 64 * 2**20),
         asyncore_use_poll=True, ident="nnkeras", clear_untrusted_proxy_headers=True)
     server.channel_class = JSONErrorChannel
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" warnings under load

@@ -92,7 +92,7 @@ def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[
     path = Path(path)
     if (path / GROUP).is_file():
         experiments = _group_experiments(path, epochs_override)
-        chief = not experiments or distributed.is_chief(experiments[0].train.distribution)
+        chief = distributed.is_chief(experiments[0].train.distribution)
         # Every multi-worker peer resumes the same folder: the chief alone holds it (train holds each run).
         with runs.held(path, _resume_hint(path)) if chief else contextlib.nullcontext():
             return path, _train_group(path, experiments, verbose)
@@ -103,8 +103,9 @@ def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[
 
 def _group_experiments(path: Path, epochs_override: list[str]) -> list[Experiment]:
     raw = runs.read_json(path / GROUP)
-    if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list):
-        raise NNKerasError(f"{path / GROUP}: not a group file (expected an object with a list 'experiments')")
+    if not isinstance(raw, dict) or not isinstance(raw.get("experiments"), list) or not raw["experiments"]:
+        raise NNKerasError(f"{path / GROUP}: not a group file (expected an object with a non-empty list"
+                           " 'experiments')")
     return [apply_overrides(Experiment.from_dict(e, str(path / GROUP)), epochs_override) for e in raw["experiments"]]
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import errno
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from nnkeras.errors import NNKerasError
@@ -34,6 +36,7 @@ AGAIN = {  # what continues the work of each command after a full disk or Ctrl-C
     "tune": "rerunning the same `nnkeras tune` command then continues the search",
 }
 AGAIN_BY_DEFAULT = "the files written before are kept: run the same command again"
+SIGTERM_AS_CTRL_C = {"run", "tune", "convert", "report"}  # serve: SIGTERM stops the server, as usual
 
 
 class Parser(argparse.ArgumentParser):
@@ -243,11 +246,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command in TENSORFLOW_COMMANDS:  # before anything imports it: its start-up notices stay off the console
-        from nnkeras.quiet import import_tensorflow
-
-        import_tensorflow()
+    if args.command in SIGTERM_AS_CTRL_C and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
+        if args.command in TENSORFLOW_COMMANDS:  # before anything imports it: its start-up notices stay off the console
+            from nnkeras.quiet import import_tensorflow
+
+            import_tensorflow()
         code = args.func(args)
         sys.stdout.flush()  # here, not at exit: a closed pipe must reach the handler below
         return code
@@ -269,6 +274,10 @@ def main(argv: list[str] | None = None) -> int:
             f"interrupted; {AGAIN.get(args.command, AGAIN_BY_DEFAULT)}"
         print(stopped, file=sys.stderr)
         return 130
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt  # SIGTERM (kill, a scheduler) ends the command as Ctrl-C does: state kept, one hint
 
 
 def run_script(path: str) -> None:

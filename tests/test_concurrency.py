@@ -161,3 +161,17 @@ def test_a_second_identical_tune_is_refused_while_the_first_searches(tmp_path):
     assert (folder / "search.json").read_bytes() == before[folder / "search.json"]
     holder.kill()
     holder.communicate()
+
+
+@pytest.mark.slow
+def test_sigterm_ends_a_run_like_ctrl_c_and_the_lock_goes_with_it(tmp_path):
+    run_dir = unfinished_run(tmp_path)
+    holder = start("run", "--resume", run_dir, "--set", "train.epochs=100000")
+    wait_until(lambda: holds_lock(run_dir, holder)() and runs.read_json(run_dir / "checkpoints" / "state.json")
+               ["epoch"] > 2, holder)
+    holder.send_signal(signal.SIGTERM)
+    code, _, err = finish(holder)
+    assert code == 130 and "Traceback" not in err, err
+    assert err.strip().splitlines()[-1] == "interrupted; `nnkeras run --resume RUN_DIR` then continues the run"
+    with runs.held(run_dir, "fix"):  # released
+        pass

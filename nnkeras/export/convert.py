@@ -249,7 +249,8 @@ def int8_that_agrees(run: Run, quantize: str, route: str, content: bytes, min_ag
 
     threshold = verify.default_threshold(quantize) if min_agreement is None else float(min_agreement)
     x, reference = selective_int8.validation_split(run)
-    if selective_int8.agreement(run, content, x, reference) >= threshold:
+    bar = selective_int8.judge_threshold(threshold, len(reference))
+    if selective_int8.agreement(run, content, x, reference) >= bar:
         return content, []
     model = recurrent_route.model_for(run.core, route)
     with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:

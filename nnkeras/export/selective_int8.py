@@ -72,6 +72,16 @@ def validation_split(run):
     return x, run.keras_logits(x)
 
 
+def judge_threshold(threshold: float, n: int) -> float:
+    """The bar on the validation split: the test split's threshold plus one standard error's worth, 1/sqrt(n).
+
+    Chosen on 120 validation examples at exactly 98%, an LSTM + attention at
+    seq 200 agreed on 96% of the test split; the margin makes a small split
+    ask for more ops in float rather than pass by chance.
+    """
+    return min(1.0, threshold + 1.0 / np.sqrt(max(n, 1)))
+
+
 def agreement(run, content: bytes, x, reference: np.ndarray) -> float:
     from nnkeras.export.litert import LiteRTModel
 
@@ -86,6 +96,7 @@ def keep_float_until_agrees(run, converter, representative, threshold: float, in
     keeps the full-int8 file and its failing report).
     """
     x, reference = validation_split(run)
+    threshold = judge_threshold(threshold, len(reference))
     calibrated, ranking = ranked_ops(converter, representative)
     k = 1
     while ranking:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 def replace_section(path: Path, name: str, text: str) -> None:
     begin, end = f"<!-- begin {name} -->", f"<!-- end {name} -->"
-    block = f"{begin}\n{text.strip()}\n{end}"
+    block = f"{begin}\n{text.strip(chr(10))}\n{end}"
     old = path.read_text() if path.is_file() else ""
     if begin in old and end in old.split(begin, 1)[1]:
         head, rest = old.split(begin, 1)

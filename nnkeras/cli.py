@@ -123,13 +123,13 @@ def cmd_report(args) -> int:
         return 0
     folder, searches = Path(args.runs_dir), report.searches_table(args.runs_dir)
     print(report.render(table, searches, args.format))
-    saved = [folder / "report.csv"]
+    # The figure first: if it cannot be written (a full disk), the tables keep their previous versions too.
+    saved = [folder / "report.png"] if report.write_figure(table, folder / "report.png") else []
+    saved.insert(0, folder / "report.csv")
     report.save_csv(table, saved[0], folder)
     if not searches.empty:
-        saved.append(folder / "searches.csv")
-        report.save_csv(searches, saved[-1], folder)
-    if report.write_figure(table, folder / "report.png"):
-        saved.append(folder / "report.png")
+        saved.insert(1, folder / "searches.csv")
+        report.save_csv(searches, saved[1], folder)
     print(f"\nsaved {', '.join(map(str, saved))}", file=notes)
     return 0
 

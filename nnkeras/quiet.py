@@ -23,8 +23,10 @@ import re
 import sys
 import tempfile
 
-# An abseil/TensorFlow INFO or WARNING line ("I0000 00:00:1796.. 9775 port.cc:153] ..."), and abseil's notice.
-NOTICE = re.compile(r"^[IW]\d{4} \d\d:\d\d:\d\d")
+# An abseil/TensorFlow INFO or WARNING line ("I0000 00:00:1796.. 9775 port.cc:153] ..."), and abseil's notice;
+# also the ERROR line of TensorFlow's CUDA build on a machine with a CUDA driver library but no usable GPU: the
+# run's own line ("nnkeras: training on CPU ...") says that, and docs/gpu.md what to check.
+NOTICE = re.compile(r"^[IW]\d{4} \d\d:\d\d:\d\d|^E\d{4} [\d:.]+ +\d+ cuda_platform\.cc:\d+\] failed call to cuInit")
 ABSL_PREAMBLE = "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
 RETRACING = "triggered tf.function retracing"
 
@@ -36,6 +38,8 @@ def import_tensorflow():
         return sys.modules["tensorflow"]
     with _stderr_without_notices():
         import tensorflow as tf
+
+        tf.config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here: its notices are caught too
     logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
     return tf
 

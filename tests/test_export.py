@@ -153,19 +153,20 @@ def outlier_run(mlp_run, tmp_path):
     return run_dir
 
 
-def test_cli_exits_nonzero_when_agreement_is_under_the_threshold(mlp_run, tmp_path):
+def test_int8_under_the_threshold_keeps_the_outlier_ops_in_float_and_passes(mlp_run, tmp_path):
+    # Full int8 of this model agrees on few examples (the outlier unit sets one scale for all): since
+    # export/selective_int8.py, convert keeps the ops responsible in float until the file agrees.
     run_dir = outlier_run(mlp_run, tmp_path)
-    failed = run_cli("convert", str(run_dir), "--quantize", "int8")
-    assert failed.returncode == 1, failed.stderr
-    assert "verification failed: top-1 agreement" in failed.stderr
+    done = run_cli("convert", str(run_dir), "--quantize", "int8")
+    assert done.returncode == 0, done.stderr
     report = json.loads((run_dir / "model-int8.tflite.verify.json").read_text())
-    assert not report["passed"] and report["agreement"] < 0.98
-    assert (run_dir / "model-int8.tflite").is_file()  # kept for inspection
-    # The same model in float32 is fine, and a lowered threshold is honoured.
-    assert run_cli("convert", str(run_dir)).returncode == 0
+    assert report["passed"] and report["agreement"] >= 0.98 and report["float_kept"]
+    assert any("dense_1" in op for op in report["float_kept"])  # the layer the outlier feeds
+    # A lowered threshold is honoured: full int8 is accepted as it is, nothing kept in float.
     lowered = run_cli("convert", str(run_dir), "--quantize", "int8", "--min-agreement", "0.1")
     assert lowered.returncode == 0, lowered.stderr
     assert "| model-int8.tflite | int8 |" in lowered.stdout
+    assert json.loads((run_dir / "model-int8.tflite.verify.json").read_text())["float_kept"] == []
 
 
 @pytest.mark.parametrize("args, message", [

@@ -96,9 +96,9 @@ def build_metadata(run, fmt: str, quantize: str, io: dict, route: str = "graph",
         "preprocess": None if run.features else preprocess_affine(spec, float_input, io["input"]),
         "output": {"kind": "logits", "shape": [spec.num_classes], "tensor_dtype": io["output_dtype"],
                    "probabilities": "softmax(logits)"},
-        # float_kept: int8 ops left in float so the file agrees with Keras (export/selective_int8.py).
         "quantization": {"mode": quantize, "input": io["input"], "output": io["output"],
-                         "float_kept": list(float_kept)},
+                         # int8 ops left in float so the file agrees with Keras (export/selective_int8.py)
+                         **({"float_kept": list(float_kept)} if quantize.startswith("int8") else {})},
         # How recurrent layers reached builtin ops: graph (no loop), while (batch 1) or unrolled.
         "route": route,
         "created_by": {"nnkeras": nnkeras.__version__, "tensorflow": tf.__version__, "keras": keras.__version__},

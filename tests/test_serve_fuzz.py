@@ -161,7 +161,10 @@ def raw_request(url: str, body: bytes, headers: dict[str, str], send_length: str
         sock.sendall("\r\n".join(lines).encode("latin-1") + b"\r\n\r\n" + body)
         sock.shutdown(socket.SHUT_WR)
         response = http.client.HTTPResponse(sock)
-        response.begin()
+        try:
+            response.begin()
+        except http.client.RemoteDisconnected:  # the server closed without answering (see the caller)
+            return None, None
         content = response.read()
     try:
         return response.status, json.loads(content)
@@ -179,6 +182,8 @@ def test_fuzzed_requests_over_a_real_socket(server):
         status, answer = raw_request(server, body, headers, length)
         if length == "auto":
             check_answer(status, answer, body)
+        elif status is None:  # waitress drops a request whose body ended before its Content-Length: never answered
+            assert length.strip().isdigit() and int(length) > len(body), (length, len(body))
         else:  # the server saw a different body than the one drawn: only the error contract holds
             assert status < 500 and (status == 200 or (answer and answer.get("error"))), (status, answer, length)
 

@@ -43,6 +43,31 @@ def _table(run_dirs: list[Path], root: Path) -> pd.DataFrame:
 
 FORMATS = ("md", "csv", "json")  # md: the console tables; csv, json: data only, to pipe
 
+# How a Markdown table writes each column, by what it holds: counts as whole numbers (a missing
+# value turns a pandas column into floats, which would print 4.0000 epochs), seconds to a tenth,
+# every other number (accuracies, losses, scores) to 4 places; a missing value is left blank.
+COUNT_COLUMNS = {"epochs_run", "params", "n_train", "trials", "completed", "failed"}
+SECONDS_COLUMNS = {"train_seconds"}
+
+
+def markdown(table: pd.DataFrame) -> str:
+    """`table` without its path column as a Markdown table, each column written by its kind (see above)."""
+    def number(column, value):
+        if column in COUNT_COLUMNS:
+            return f"{int(value):,}"
+        return f"{value:.1f}" if column in SECONDS_COLUMNS else f"{value:.4f}"
+
+    def cell(column, value):
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return ""
+        is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        return number(column, value) if is_number else str(value)
+
+    shown = table.drop(columns=["path"])
+    text = pd.DataFrame({c: [cell(c, v) for v in shown[c].tolist()] for c in shown.columns}, columns=shown.columns)
+    numeric = [pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c]) for c in shown]
+    return text.to_markdown(index=False, disable_numparse=True, colalign=["right" if n else "left" for n in numeric])
+
 
 def render(table: pd.DataFrame, searches: pd.DataFrame, fmt: str) -> str:
     """What `nnkeras report --format FMT` prints: csv is the runs table alone (searches.csv holds
@@ -53,9 +78,9 @@ def render(table: pd.DataFrame, searches: pd.DataFrame, fmt: str) -> str:
         records = {name: json.loads(frame.to_json(orient="records"))
                    for name, frame in (("runs", table), ("searches", searches))}
         return json.dumps(records, indent=2)
-    text = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+    text = markdown(table)
     if not searches.empty:  # hyperparameter searches (nnkeras tune): one row each
-        text += "\n\nsearches:\n" + searches.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+        text += "\n\nsearches:\n" + markdown(searches)
     return text
 
 
@@ -118,7 +143,7 @@ def write_group_summary(group_dir: Path, run_dirs: list[Path]) -> pd.DataFrame:
     # A variant's folder is its name (launch.run_plan): a "run" column would repeat "experiment".
     table = _table(run_dirs, group_dir).drop(columns=["run"])
     runs.write_atomic(group_dir / "summary.csv", table.to_csv(index=False))
-    shown = table.drop(columns=["path"]).to_markdown(index=False, floatfmt=".4f")
+    shown = markdown(table)
     runs.write_atomic(group_dir / "summary.md", f"# {group_dir.parent.name} ({group_dir.name})\n\n{shown}\n")
     histories = {d.name: history.to_dict("records")
                  for d in run_dirs if (history := _read_history(d / runs.HISTORY)) is not None}

@@ -60,6 +60,12 @@ def test_json_has_the_runs_and_searches_with_null_for_missing(capsys, runs_dir):
 def test_md_is_the_console_table(capsys, runs_dir):
     out, err = report(capsys, runs_dir)
     assert "| cnn " in out and "| incomplete " in out and "0.9400" in out
+    # Each column by its kind: the unfinished run's blanks make pandas hold the counts as floats,
+    # yet epochs and examples read as whole numbers, and a missing value as nothing, not nan.
+    header, _, cnn, mlp, unfinished = out.split("\n\n")[0].splitlines()
+    cells = dict(zip(*[[c.strip() for c in line.strip("|").split("|")] for line in (header, cnn)]))
+    assert cells["epochs_run"] == "4" and cells["n_train"] == "100" and cells["test_loss"] == "0.3000"
+    assert "nan" not in out and not any(c.strip() for c in unfinished.strip("|").split("|")[3:])
     assert f"saved {runs_dir / 'report.csv'}, {runs_dir / 'report.png'}" in out and err == ""
 
 

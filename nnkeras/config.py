@@ -425,14 +425,51 @@ def validate(experiment: Experiment) -> None:
     _check_value("seed", experiment.seed, seed_field.metadata, int)
 
 
+# The data.* settings each dataset's loader reads, beyond name, val_fraction, limit and
+# holdout_classes (the split of every dataset reads those). A run on mnist has a data.seq_len
+# too (every field has a default), but it shapes nothing: `flat` leaves it out. A dataset not
+# listed here keeps every setting. tests/test_config.py checks the table against the loaders:
+# a setting left out must not change the data.
+DATA_SETTINGS_READ = {
+    "mnist": ("dir", "stand_in"),
+    "fashion_mnist": ("dir", "stand_in"),
+    "mnist_sample": (),
+    "digits": (),
+    "synthetic": ("shape", "num_classes", "size"),
+    "cifar10": ("dir", "stand_in"),
+    "imdb": ("dir", "stand_in", "vocab_size", "seq_len"),
+    "long_range": ("num_classes", "seq_len", "size"),
+    "adding": ("seq_len", "size"),
+    "word_order": ("vocab_size", "seq_len", "size"),
+    "titanic": ("dir",),
+    "image_folder": ("dir", "shape"),
+}
+SPLIT_SETTINGS = ("name", "val_fraction", "limit", "holdout_classes")
+# train.* settings that only one choice of another reads (run_steps.make_optimizer, the schedule).
+TRAIN_SETTINGS_READ_WITH = {"momentum": ("optimizer", "sgd"), "warmup_fraction": ("schedule", "warmup_cosine")}
+
+
+def defines_the_run(experiment: Experiment, section: str, key: str) -> bool:
+    """Whether `section.key` can change what this experiment trains (see the two tables above)."""
+    if section == "data" and key not in SPLIT_SETTINGS and experiment.data.name in DATA_SETTINGS_READ:
+        return key in DATA_SETTINGS_READ[experiment.data.name]
+    if section == "train" and key in TRAIN_SETTINGS_READ_WITH:
+        other, value = TRAIN_SETTINGS_READ_WITH[key]
+        return getattr(experiment.train, other) == value
+    return True
+
+
 def flat(experiment: Experiment) -> dict[str, Any]:
-    """`{"train.epochs": 5, "model.hidden": "(30,)", ...}`: for tables and TensorBoard HParams."""
+    """`{"train.epochs": 5, "model.hidden": "(30,)", ...}`: the settings that define the run, for
+    TensorBoard's HParams. A setting the run never reads (data.seq_len of an image dataset,
+    train.momentum with adam) is left out: it would show as a column that means nothing."""
     out: dict[str, Any] = {"experiment": experiment.name, "seed": experiment.seed}
     for section_name in ("data", "model", "train"):
         section = dataclasses.asdict(getattr(experiment, section_name))
         params = section.pop("params", {})
         for key, value in list(section.items()) + list(params.items()):
-            out[f"{section_name}.{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
+            if defines_the_run(experiment, section_name, key):  # builder arguments always do
+                out[f"{section_name}.{key}"] = value if isinstance(value, (bool, int, float, str)) else str(value)
     return out
 
 

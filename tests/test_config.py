@@ -1,9 +1,11 @@
+import dataclasses
 import json
 
+import numpy as np
 import pytest
 
 from nnkeras import models
-from nnkeras.config import Experiment, ModelConfig, apply_overrides, flat, smoke
+from nnkeras.config import DATA_SETTINGS_READ, DataConfig, Experiment, ModelConfig, apply_overrides, flat, smoke
 from nnkeras.errors import ConfigError
 
 
@@ -84,3 +86,43 @@ def test_smoke_shrinks_but_keeps_the_experiment():
     small = smoke(base())
     assert small.train.epochs == 2 and small.data.limit == 512
     assert small.model == base().model
+
+
+def test_flat_leaves_out_the_settings_the_run_never_reads():
+    """HParams show what defines the run: an image dataset has no sequence length, adam no momentum."""
+    values = flat(base())  # mnist, adam, constant learning rate
+    assert {"data.name", "data.val_fraction", "data.dir", "train.learning_rate", "model.hidden"} <= set(values)
+    assert not {"data.seq_len", "data.vocab_size", "data.shape", "data.num_classes", "data.size",
+                "train.momentum", "train.warmup_fraction"} & set(values)
+    tokens = flat(override("data.name=long_range", "train.optimizer=sgd", "train.schedule=warmup_cosine"))
+    assert {"data.seq_len", "data.num_classes", "data.size", "train.momentum", "train.warmup_fraction"} <= set(tokens)
+    assert "data.dir" not in tokens and "data.vocab_size" not in tokens  # long_range sets its own vocabulary
+
+
+# A different valid value for every data setting; those a dataset does not read must not change its data.
+OTHER_VALUES = {"dir": "/nonexistent", "stand_in": True, "vocab_size": 57, "seq_len": 9, "num_classes": 4,
+                "size": 50, "shape": (5, 5, 1)}
+# Datasets read from files made by conftest's fixtures (the rest are generated or bundled).
+FROM_FILES = {"mnist": "mnist_idx_dir", "cifar10": "cifar_dir", "imdb": "imdb_dir", "titanic": "titanic_dir"}
+UNCHECKED = {"fashion_mnist": "the mnist loader with other file names", "image_folder": "reads dir and shape only"}
+
+
+def same_data(a, b) -> bool:
+    def equal(x, y):
+        if isinstance(x, dict):
+            return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
+        return x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")  # missing ages
+    return a.spec == b.spec and all(equal(getattr(a, f), getattr(b, f)) for f in ("x_train", "y_train", "x_test", "y_test"))
+
+
+@pytest.mark.parametrize("name", sorted(set(DATA_SETTINGS_READ) - set(UNCHECKED)))
+def test_a_data_setting_flat_leaves_out_does_not_change_the_data(request, name):
+    from nnkeras import data
+
+    assert set(DATA_SETTINGS_READ) == set(data.DATASETS)  # a new dataset is listed, and checked here
+    base_config = DataConfig(name=name, size=200, seq_len=12, shape=(6, 6, 1), num_classes=3)
+    if name in FROM_FILES:
+        base_config.dir = str(request.getfixturevalue(FROM_FILES[name]))
+    unread = {key: value for key, value in OTHER_VALUES.items() if key not in DATA_SETTINGS_READ[name]}
+    changed = dataclasses.replace(base_config, **unread)
+    assert same_data(data.DATASETS[name](base_config), data.DATASETS[name](changed)), unread

@@ -180,17 +180,17 @@ def write_graph(tb_dir: Path, model) -> None:
         tf.summary.graph(graph)
 
 
-def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, confusion_png: bytes,
+def write_test_summaries(tb_dir: Path, step: int, loss: float, accuracy: float, confusion_png: bytes | None,
                          device_line: str) -> None:
     """Test scores beside the per-epoch curves (same tags, `test` run), the confusion matrix, and
     what trained the model (nnkeras.devices.line, as the console and metrics.json's "device" say)."""
     import tensorflow as tf
 
-    image = tf.io.decode_png(confusion_png, channels=4)[tf.newaxis]
     with tf.summary.create_file_writer(str(Path(tb_dir) / "test")).as_default():
         tf.summary.scalar("epoch_loss", loss, step=step)
         tf.summary.scalar("epoch_accuracy", accuracy, step=step)
-        tf.summary.image("confusion_matrix", image, step=step)
+        if confusion_png is not None:  # None: too many classes to draw (plots.MAX_CONFUSION_CLASSES)
+            tf.summary.image("confusion_matrix", tf.io.decode_png(confusion_png, channels=4)[tf.newaxis], step=step)
         tf.summary.text("device", device_line, step=step)
 
 

@@ -45,18 +45,25 @@ def plot_learning_curves(history: list[dict], path: Path) -> None:
     fig.tight_layout()
     runs.write_atomic(path, png_bytes(fig))
 
+# Beyond this many classes a confusion matrix is no figure anyone reads (one cell per pair, 0.05 inch
+# each at 100 classes) and drawing it costs minutes and gigabytes: such a run skips it (one line).
+MAX_CONFUSION_CLASSES = 100
+
+
 def plot_confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: str) -> bytes:
     """Save the test-set confusion matrix; return the PNG bytes (also sent to TensorBoard)."""
-    size = max(5, 0.5 * len(class_names) + 2)
+    n = len(class_names)
+    size = min(max(5, 0.5 * n + 2), 24)  # 24 inches (2,400 pixels) at most: about 50 labelled classes
     fig, ax = plt.subplots(figsize=(size, size))
     ax.imshow(matrix, cmap="Blues")
-    ticks = np.arange(len(class_names))
-    ax.set_xticks(ticks, class_names, rotation=45, ha="right")
-    ax.set_yticks(ticks, class_names)
+    ticks = np.arange(n)
+    fontsize = 10 if n <= 40 else 6
+    ax.set_xticks(ticks, class_names, rotation=45 if n <= 40 else 90, ha="right", fontsize=fontsize)
+    ax.set_yticks(ticks, class_names, fontsize=fontsize)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    if len(class_names) <= 20:
+    if n <= 20:
         threshold = matrix.max() / 2 if matrix.size else 0
         for (i, j), count in np.ndenumerate(matrix):
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8,

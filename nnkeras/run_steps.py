@@ -154,10 +154,15 @@ def finish_run(model, data, experiment: Experiment, run_dir: Path, state: dict, 
         model = precision.float32_copy(model, lambda: _built(experiment, data.spec))
     runs.save_model_atomic(model, run_dir / runs.MODEL)
     loss, accuracy, logits = fastfit.evaluate_in_memory(model, data.x_test, data.y_test)
-    matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)
     epochs_run = state["epoch"]
-    title = f"{experiment.name}: test accuracy {accuracy:.4f}"
-    png = plots.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
+    png = None
+    if data.spec.num_classes <= plots.MAX_CONFUSION_CLASSES:
+        matrix = confusion_matrix(data.y_test, np.argmax(logits, axis=1), data.spec.num_classes)
+        title = f"{experiment.name}: test accuracy {accuracy:.4f}"
+        png = plots.plot_confusion_matrix(matrix, data.spec.class_names, run_dir / runs.CONFUSION_MATRIX, title)
+    else:
+        print(f"nnkeras: no {runs.CONFUSION_MATRIX}: {data.spec.num_classes} classes is more than a readable"
+              f" figure holds ({plots.MAX_CONFUSION_CLASSES}); the run is complete without it", flush=True)
     forget_epochs_from(run_dir / runs.TENSORBOARD / "test", 0)  # a finish cut short by a kill wrote them once
     device = device or devices.describe()
     write_test_summaries(run_dir / runs.TENSORBOARD, max(epochs_run - 1, 0), loss, accuracy, png,

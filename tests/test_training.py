@@ -141,6 +141,19 @@ def test_same_seed_gives_the_same_metrics(smoke_run, tmp_path):
     assert again.metrics["test_accuracy"] == smoke_run.metrics["test_accuracy"]
 
 
+def test_a_run_with_thousands_of_classes_completes_without_its_confusion_figure(tmp_path, capsys):
+    """2000 classes: the figure would be 100,000 pixels square; the run skips it in one line and completes."""
+    from nnkeras.training import train
+
+    experiment = dataclasses.replace(
+        smoke_experiment(epochs=1), data=DataConfig(name="synthetic", shape=(2, 2, 1), num_classes=2000, size=2000))
+    result = train(experiment, tmp_path / "r")
+    assert result.metrics["status"] == "complete" and (result.run_dir / runs.MODEL).is_file()
+    assert not (result.run_dir / runs.CONFUSION_MATRIX).exists()
+    assert "no confusion_matrix.png: 2000 classes" in capsys.readouterr().out
+    assert "epoch_accuracy" in _tags(result.run_dir / runs.TENSORBOARD / "test").Tags()["tensors"]
+
+
 def test_early_stopping_stops_when_val_loss_stalls(tmp_path):
     from nnkeras.training import train
 

@@ -158,8 +158,9 @@ def cmd_convert(args) -> int:
     print(verify.markdown(report))
     print(f"wrote {out} ({report['bytes']} bytes), {', '.join(path.name for path in sidecars)}")
     if not report["passed"]:
-        print(f"verification failed: top-1 agreement {report['agreement']:.4f} is under {report['min_agreement']:.4f}"
-              f" (the file is kept for inspection; try a float mode or --min-agreement)", file=sys.stderr)
+        print(f"verification failed: top-1 agreement {report['agreement']:.4f} is under {report['min_agreement']:.4f};"
+              f" written as {out.name} for inspection, an earlier verified file left in place;"
+              f" try another --quantize mode, or --min-agreement", file=sys.stderr)
         return 1
     return 0
 

@@ -64,6 +64,30 @@ def run_cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subpro
     )
 
 
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """run_of(name, data, builder, params, epochs) -> a run directory, trained on first use.
+
+    Shared by every test file of a session, so a model two files convert (the
+    zoo's LSTM + attention) trains once; lr 1e-2 gives clear margins in a few
+    epochs, so a quantised file is judged on decisions the model is sure of.
+    """
+    folder, made = tmp_path_factory.mktemp("trained"), {}
+
+    def run_of(name: str, data: dict, builder: str, params: dict, epochs: int) -> Path:
+        from nnkeras.config import DataConfig, Experiment, ModelConfig, TrainConfig
+        from nnkeras.training import train
+
+        key = repr((name, sorted(data.items()), builder, sorted(params.items()), epochs))
+        if key not in made:
+            experiment = Experiment(name=name, data=DataConfig(**data), model=ModelConfig(builder, params),
+                                    train=TrainConfig(epochs=epochs, batch_size=32, learning_rate=1e-2), seed=1)
+            made[key] = train(experiment, folder / f"{name}-{len(made)}").run_dir
+        return made[key]
+
+    return run_of
+
+
 @pytest.fixture
 def cifar_dir(tmp_path) -> Path:
     """The CIFAR-10 python batches (data_batch_1..5, test_batch), 20 images each, learnable by colour."""

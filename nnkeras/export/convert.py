@@ -20,10 +20,7 @@ that turn a raw row into those tensors (data/tabular.py `encode`).
 
 from __future__ import annotations
 
-import contextlib
-import os
 import re
-import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +31,7 @@ from nnkeras import runs
 from nnkeras.data.base import take
 from nnkeras.errors import NNKerasError
 from nnkeras.export import recurrent_route, verify
+from nnkeras.export.litert import quiet_stderr  # the converter's C++ diagnostics, too
 from nnkeras.export.metadata import build_metadata
 from nnkeras.finished_run import Run, load_run
 
@@ -154,23 +152,6 @@ def explain_conversion_error(model, exc: Exception) -> NNKerasError:
                         f" {fix}. Converter said: {said[:200]}")
 
 
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence the converter's C++ diagnostics (written straight to file descriptor 2).
-
-    On failure their gist is in our one-line error; on success they are noise.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
 def to_tflite(run: Run, quantize: str, route: str = "graph") -> bytes:
     """The converted flatbuffer, builtin ops only (no metadata yet), on `route` (recurrent_route.py)."""
     import tensorflow as tf
@@ -196,7 +177,9 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
     """Convert, write file + metadata + verification report; return the report and the files written.
 
     The report's `passed` says whether the top-1 agreement reached the
-    threshold; the caller decides what failing means (the CLI exits 1).
+    threshold; the caller decides what failing means (the CLI exits 1). A file
+    that fails is written as `rejected_path(out)`, with its reports, for
+    inspection; whatever was at `out` stays.
     `dataset` replaces the run's own data (as in `train`), for tests.
     """
     if quantize not in MODES:
@@ -219,7 +202,7 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         raise NNKerasError(f"--out {out}: not a regular file (a pipe or a device); give a file name")
     if out.suffix != f".{fmt}":  # never model.keras, config.json, ...: the old file is removed before writing
         raise NNKerasError(f"--out {out}: a {fmt} file must end in .{fmt}, e.g. {out.with_suffix('.' + fmt).name}")
-    for path in (out, *(verify.sidecar(out, kind) for kind in SIDECARS)):
+    for path in (target for name in (out, rejected_path(out)) for target in (name, *sidecars_of(name))):
         runs.check_inside(path, out.parent)
     run = load_run(run_dir, dataset)
     if quantize == "int8-io" and run.features:
@@ -233,24 +216,38 @@ def convert(run_dir: str | Path, quantize: str = "none", out: str | Path | None 
         content, runner, metadata = tflite_file(run, quantize, min_agreement)
     report = verify.verify(run, runner, out.name, len(content), quantize, fmt, min_agreement,
                            metadata.get("route", "graph"), metadata["quantization"].get("float_kept", []))
+    if not report["passed"]:  # kept for inspection under its own name: a file at `out` is always a verified one
+        out = rejected_path(out)
+        report["file"] = out.name
     # All four files are written to temporary names first: a full disk or Ctrl-C
     # leaves the previous conversion whole. Then the old model file goes, the
     # reports are renamed in, and the model file last: whenever it exists under
     # its final name, the metadata and reports beside it are its own.
-    sidecars = {verify.sidecar(out, kind): text for kind, text in zip(SIDECARS, (
-        runs.json_text(metadata), runs.json_text(report), verify.markdown(report)))}
+    sidecars = dict(zip(sidecars_of(out), (runs.json_text(metadata), runs.json_text(report), verify.markdown(report))))
     runs.replace_together({**sidecars, out: content}, remove_first=out)
     return Conversion(report, [out, *sidecars])
 
 
+def sidecars_of(out: Path) -> list[Path]:
+    return [verify.sidecar(out, kind) for kind in SIDECARS]
+
+
+def rejected_path(out: Path) -> Path:
+    """Where a file that failed verification goes (model-int8.rejected.tflite beside model-int8.tflite):
+    never over `out`, so a failed attempt leaves the last verified file and its reports as they were."""
+    return out.with_name(f"{out.stem}.rejected{out.suffix}")
+
+
 def int8_that_agrees(run: Run, quantize: str, route: str, content: bytes, min_agreement: float | None):
-    """(content, ops kept in float): full int8 if it agrees on the validation split, else selective_int8's file."""
+    """(content, ops kept in float): full int8 if it agrees on the validation split, else selective_int8's
+    file (when none reaches the bar, the one that agreed best, if better than full int8)."""
     from nnkeras.export import selective_int8
 
     threshold = verify.default_threshold(quantize) if min_agreement is None else float(min_agreement)
     x, reference = selective_int8.validation_split(run)
     bar = selective_int8.judge_threshold(threshold, len(reference))
-    if selective_int8.agreement(run, content, x, reference) >= bar:
+    full = selective_int8.agreement(run, content, x, reference)
+    if full >= bar:
         return content, []
     model = recurrent_route.model_for(run.core, route)
     with tempfile.TemporaryDirectory(prefix="nnkeras-export-") as tmp:
@@ -259,7 +256,7 @@ def int8_that_agrees(run: Run, quantize: str, route: str, content: bytes, min_ag
         with quiet_stderr():
             found = selective_int8.keep_float_until_agrees(run, converter, converter.representative_dataset,
                                                            threshold, quantize == "int8-io")
-    return (content, []) if found is None else found[:2]
+    return found[:2] if found is not None and found[2] > full else (content, [])
 
 
 def tflite_file(run: Run, quantize: str, min_agreement: float | None = None):

@@ -13,12 +13,33 @@ matched by name, never by their order in the file.
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
+import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from nnkeras.errors import NNKerasError
+
+
+@contextlib.contextmanager
+def quiet_stderr():
+    """Silence C++ diagnostics written straight to file descriptor 2 (the converter's, LiteRT's
+    "INFO: Created TensorFlow Lite XNNPACK delegate"). A failure still raises: its gist is in our
+    one-line error; on success they are noise on a user's console.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:
@@ -58,7 +79,8 @@ class LiteRTModel:
         self.dynamic_batch = all(int(d["shape_signature"][0]) == -1 for d in self.inputs.values())
         self._batch = int(next(iter(self.inputs.values()))["shape"][0])
         self._lock = threading.Lock()
-        self.interpreter.allocate_tensors()
+        with quiet_stderr():  # the first allocation applies the XNNPACK delegate, and says so on stderr
+            self.interpreter.allocate_tensors()
 
     def predict(self, x, batch_size: int = 256) -> np.ndarray:
         """Float logits for the (normalised) inputs: an array (n, *input_shape), or a dict name -> array."""

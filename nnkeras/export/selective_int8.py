@@ -73,13 +73,16 @@ def validation_split(run):
 
 
 def judge_threshold(threshold: float, n: int) -> float:
-    """The bar on the validation split: the test split's threshold plus one standard error's worth, 1/sqrt(n).
+    """The bar on the validation split: the test split's threshold plus one standard error of an
+    agreement measured on n examples at that threshold, sqrt(t (1 - t) / n).
 
     Chosen on 120 validation examples at exactly 98%, an LSTM + attention at
     seq 200 agreed on 96% of the test split; the margin makes a small split
-    ask for more ops in float rather than pass by chance.
+    ask for more ops in float rather than pass by chance (on 120 examples:
+    99.3%, so every one must agree). The margin shrinks as the split grows;
+    the earlier 1/sqrt(n) asked 100% of any split up to 2,500 examples.
     """
-    return min(1.0, threshold + 1.0 / np.sqrt(max(n, 1)))
+    return min(1.0, threshold + float(np.sqrt(threshold * (1 - threshold) / max(n, 1))))
 
 
 def agreement(run, content: bytes, x, reference: np.ndarray) -> float:
@@ -92,20 +95,25 @@ def agreement(run, content: bytes, x, reference: np.ndarray) -> float:
 def keep_float_until_agrees(run, converter, representative, threshold: float, int8_io: bool):
     """(content, ops kept in float, validation agreement): the fewest worst ops in float that reach `threshold`.
 
-    None when even every measured op in float does not reach it (the caller
-    keeps the full-int8 file and its failing report).
+    When even every measured op in float does not reach it, the candidate that
+    agreed best: the verification on the test split then judges it (a SimpleRNN
+    at seq 200 with all 824 ops float agreed on 119 of 120 validation examples,
+    under the bar, and on every test example; full int8 on 92%). None when the
+    debugger measured no op.
     """
     x, reference = validation_split(run)
     threshold = judge_threshold(threshold, len(reference))
     calibrated, ranking = ranked_ops(converter, representative)
-    k = 1
+    best, k = None, 1
     while ranking:
         kept = ranking[:k]
         content = quantize_keeping(calibrated, kept, int8_io and run.input_dtype.kind == "f", int8_io)
         score = agreement(run, content, x, reference)
         if score >= threshold:
             return content, kept, score
+        if best is None or score > best[2]:  # ties keep the smaller file: fewer ops in float
+            best = (content, kept, score)
         if k >= len(ranking):
-            return None
+            return best
         k = min(2 * k, len(ranking))
     return None

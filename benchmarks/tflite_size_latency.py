@@ -28,6 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchmark_runs import default_runs, percentile  # noqa: E402
+from results_file import replace_section  # noqa: E402
 
 MODES = ("none", "dynamic", "float16", "int8", "int8-io")
 
@@ -42,6 +43,13 @@ def timed(call, repeats: int) -> tuple[float, float]:
         call()
         samples.append((time.perf_counter() - start) * 1000)
     return statistics.median(samples), percentile(samples, 95)
+
+
+def print_and_save(text: str, out: Path | None, section: str) -> None:
+    """Print a benchmark's table; with --out, also put it in that file's `section` (the rest is kept)."""
+    print(text, flush=True)
+    if out:
+        replace_section(out, section, text)
 
 
 def keras_rows(run, x1, repeats: int) -> dict:
@@ -110,16 +118,15 @@ def main() -> int:
     parser.add_argument("--runs", nargs="*", type=Path, help="run directories (default: train the benchmark set)")
     parser.add_argument("--repeats", type=int, default=300, help="timed single-sample calls per measurement")
     parser.add_argument("--workdir", type=Path, default=Path("runs/benchmarks"), help="where runs and files go")
-    parser.add_argument("--out", type=Path, help="also write the table and targets to this Markdown file")
+    parser.add_argument("--out", type=Path, help="also write the table and targets into this Markdown file"
+                                                 " (its own section; the rest of the file is kept)")
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     rows = []
     for run_dir in args.runs or default_runs(args.workdir):
         rows += measure_run(run_dir, args.repeats, args.workdir)
-    text = table(rows) + "\n\n" + "\n".join(f"- {line}" for line in targets(rows)) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_and_save(table(rows) + "\n\n" + "\n".join(f"- {line}" for line in targets(rows)) + "\n", args.out,
+                   "tflite_size_latency")
     return 0
 
 

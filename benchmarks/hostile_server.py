@@ -220,17 +220,24 @@ def while_held(count: int, first_bytes: bytes, max_threads: int = 64):
     return talk
 
 
+def raw_exchange(port: int, request_bytes: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes on a new connection; all the server sends back until it closes (or `timeout`).
+    Also tests/test_serve_limits.py's raw client."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request_bytes)
+        data = b""
+        try:
+            while chunk := sock.recv(65536):
+                data += chunk
+        except (socket.timeout, ConnectionResetError):  # reset: closed with our request unread, the answer first
+            pass
+    return data
+
+
 def raw_answer(request_bytes: bytes, what: str):
     """Send raw bytes; the answer must be an HTTP response with a JSON body, not a 5xx."""
     def talk(ctx, port, process):
-        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-            sock.sendall(request_bytes)
-            data = b""
-            try:
-                while chunk := sock.recv(65536):
-                    data += chunk
-            except (socket.timeout, ConnectionResetError):
-                pass
+        data = raw_exchange(port, request_bytes)
         head, _, body = data.partition(b"\r\n\r\n")
         if not head.startswith(b"HTTP/1."):
             return f"{what}: no HTTP answer ({data[:60]!r})"

@@ -12,15 +12,20 @@ from __future__ import annotations
 
 import json
 import socket
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import REPO
 from test_errors import TINY, assert_one_error_line, cli
 from test_serve import start_server
 from nnkeras.export.flatbuffer import embed_metadata, read_metadata
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from hostile_server import raw_exchange  # noqa: E402  (the benchmark's raw client, not a copy of it)
 
 INSTANCE = json.dumps({"instances": [[0.1, 0.2, 0.3, 0.4]]}).encode()
 HALF_BODY = b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"
@@ -94,15 +99,7 @@ def test_extreme_inputs_never_put_nan_in_an_answer(tflite):
 
 
 def raw(port: int, request: bytes) -> tuple[int, dict]:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(request)
-        data = b""
-        try:
-            while chunk := sock.recv(65536):
-                data += chunk
-        except ConnectionResetError:  # closed with our request unread: the answer came first
-            pass
-    head, _, body = data.partition(b"\r\n\r\n")
+    head, _, body = raw_exchange(port, request, timeout=30).partition(b"\r\n\r\n")
     return int(head.split()[1]), strict_json(body)
 
 

@@ -112,6 +112,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="also write the table into this Markdown file"
                                                  " (its own section, e.g. in mobile/README.md; the rest is kept)")
     args = parser.parse_args()
+    from nnkeras.quiet import import_tensorflow
+
+    import_tensorflow()  # one model after another: without it, TensorFlow warns of retracing at each
     rows = []
     for name, (data, params) in zoo(args.seq_len).items():
         if args.only and name not in args.only and name.split("-")[0] not in args.only:

@@ -112,7 +112,8 @@ def same_data(a, b) -> bool:
         if isinstance(x, dict):
             return x.keys() == y.keys() and all(equal(x[k], y[k]) for k in x)
         return x.shape == y.shape and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")  # missing ages
-    return a.spec == b.spec and all(equal(getattr(a, f), getattr(b, f)) for f in ("x_train", "y_train", "x_test", "y_test"))
+    splits = ("x_train", "y_train", "x_test", "y_test")
+    return a.spec == b.spec and all(equal(getattr(a, f), getattr(b, f)) for f in splits)
 
 
 @pytest.mark.parametrize("name", sorted(set(DATA_SETTINGS_READ) - set(UNCHECKED)))

@@ -11,7 +11,7 @@ on phones lacks. Two builtin-only routes carry the trained weights:
 - "unrolled": a twin of the model with unroll=True on every recurrent layer
   (one cell copy per time step), loaded with the trained weights; any batch.
 
-Route rule, from measurements (benchmarks/tflite_routes.py, mobile/README.md):
+Route rule, from measurements (prototypes of both routes, LSTM 64, float32; mobile/README.md):
 "while" is the smaller file at every length (LSTM seq 50: 399 KB vs 523 KB;
 seq 200: 398 KB vs 915 KB; BiLSTM 50: 540 KB vs 835 KB), faster at seq 200
 (0.52 ms vs 2.43 ms) and for BiLSTM, within 0.1 ms at LSTM seq 50, and

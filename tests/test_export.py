@@ -235,18 +235,20 @@ def test_the_validation_bar_is_one_standard_error_above_the_threshold():
     (["--out", "/nonexistent/x.tflite"], "folder /nonexistent does not exist"),
     (["--out", "{run}/model.keras"], "a tflite file must end in .tflite"),
 ])
-def test_cli_bad_arguments_exit_2_with_one_line(mlp_run, args, message):
+def test_cli_bad_arguments_exit_2_with_one_line(capsys, mlp_run, args, message):
+    # In this process (a fresh one per case cost 7 s of TensorFlow import each); the other CLI tests here start one.
+    from test_errors import assert_one_error_line, cli
+
     before = (mlp_run / "model.keras").read_bytes()
-    result = run_cli("convert", str(mlp_run), *[a.format(run=mlp_run) for a in args])
+    code, err = cli(capsys, "convert", mlp_run, *[a.format(run=mlp_run) for a in args])
     assert (mlp_run / "model.keras").read_bytes() == before  # the run is never touched
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines()[-1].startswith("error: ") and message in result.stderr
-    assert "Traceback" not in result.stderr
+    assert_one_error_line(code, err, message)
 
 
-def test_cli_refuses_a_folder_that_is_not_a_run(tmp_path):
-    result = run_cli("convert", str(tmp_path))
-    assert result.returncode == 2 and "no config.json; pass a finished run directory" in result.stderr
+def test_cli_refuses_a_folder_that_is_not_a_run(capsys, tmp_path):
+    from test_errors import assert_one_error_line, cli
+
+    assert_one_error_line(*cli(capsys, "convert", tmp_path), "no config.json; pass a finished run directory")
 
 
 # ---------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 - `scaled_dot_product_attention`: the Transformer formula, written out.
 - `MultiHeadSelfAttention`: that formula per head, between Q, K, V projections and an output projection.
 - `PaddingMask`: 1 for real tokens, 0 for the padding id; attention and pooling take it as `keep`.
+- `MovePadding`, `ReverseTime`: what an LSTM over front-padded reviews needs to skip the padding.
 - `TokenAndPositionEmbedding`: token embedding plus a learned or sinusoidal position embedding.
 - `ClassToken`, `FirstPosition`, `MaskedAverage`, `AttentionPooling`: ways to pool a sequence
   into one vector ([CLS] token, average, learned weighted average).
@@ -95,6 +96,43 @@ class PaddingMask(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "padding_id": self.padding_id}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class MovePadding(keras.layers.Layer):
+    """Rolls each sequence (batch, t, ...) along time so its front padding moves to the end
+    (`to="end"`), or back to the front (`to="front"`); `keep` (batch, t) is 1 for real tokens.
+
+    A forward LSTM that reads a front-padded review reads the padding first, and its
+    state has moved before the first word; rolled, it reads the words first, from a zero
+    state, as if there were no padding. Two gathers: far cheaper than a masked LSTM,
+    which selects its state at every step (1.65x the epoch, measured at 200 tokens).
+    """
+
+    def __init__(self, to: str = "end", **kwargs):
+        super().__init__(**kwargs)
+        if to not in ("end", "front"):
+            raise ValueError(f"to must be 'end' or 'front', got {to!r}")
+        self.to = to
+
+    def call(self, x, keep):
+        steps = ops.shape(x)[1]
+        padding = steps - ops.cast(ops.sum(ops.cast(keep, "int32"), axis=1), "int32")  # (batch,)
+        shift = padding if self.to == "end" else -padding
+        index = ops.mod(ops.arange(steps, dtype="int32")[None, :] + shift[:, None], steps)  # (batch, t)
+        index = ops.broadcast_to(ops.reshape(index, (*ops.shape(index), *[1] * (len(x.shape) - 2))), ops.shape(x))
+        return ops.take_along_axis(x, index, axis=1)
+
+    def get_config(self):
+        return {**super().get_config(), "to": self.to}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class ReverseTime(keras.layers.Layer):
+    """(batch, t, ...) -> the same with time reversed (a go_backwards LSTM's outputs back in order)."""
+
+    def call(self, x):
+        return ops.flip(x, axis=1)
 
 
 def sinusoidal_table(length: int, dim: int):
@@ -200,7 +238,9 @@ class MaskedAverage(keras.layers.Layer):
 class AttentionPooling(keras.layers.Layer):
     """Weighted average of a sequence: score_t = v . tanh(W h_t + b), weights = softmax over t.
 
-    With `keep` (batch, t), positions with keep 0 get weight 0.
+    With `keep` (batch, t), positions with keep 0 get weight 0. A Keras mask arriving
+    from an earlier layer (a masked LSTM's) is taken as `keep`; the pooled vector has
+    no time axis left to mask, so no mask goes on.
     """
 
     def __init__(self, units: int = 64, **kwargs):
@@ -213,12 +253,16 @@ class AttentionPooling(keras.layers.Layer):
         self.b = self.add_weight(name="b", shape=(self.units,), initializer="zeros")
         self.v = self.add_weight(name="v", shape=(self.units, 1), initializer="glorot_uniform")
 
-    def call(self, sequence, keep=None):
+    def call(self, sequence, keep=None, mask=None):
+        keep = mask if keep is None else keep
         scores = ops.matmul(ops.tanh(ops.matmul(sequence, self.w) + self.b), self.v)  # (batch, time, 1)
         if keep is not None:
             scores = ops.where(ops.expand_dims(ops.cast(keep, "bool"), -1), scores, ops.full_like(scores, -1e9))
         weights = ops.softmax(scores, axis=1)
         return ops.sum(weights * sequence, axis=1)
+
+    def compute_mask(self, sequence, mask=None):
+        return None
 
     def get_config(self):
         return {**super().get_config(), "units": self.units}

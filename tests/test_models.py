@@ -50,3 +50,18 @@ def test_model_reloads_from_keras_file_and_predicts_the_same(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_array_equal(model.predict(x, verbose=0), again.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("mask_padding", [True, False])
+def test_lstm_attention_gives_a_review_the_same_logits_padded_to_20_or_40(mask_padding):
+    """The BiLSTM skips padding and the pooling leaves it out; unmasked (the control), padding counts."""
+    from test_transformer import front_padded, token_spec
+
+    rng = np.random.default_rng(2)
+    reviews = [rng.integers(1, 30, size=n) for n in (2, 9, 20)]  # short lengths: an eager LSTM steps in Python
+    small = {"units": 4, "embed_dim": 4, "attention_units": 4, "mask_padding": mask_padding}
+    long_model = models.build("lstm_attention", token_spec(40), small)
+    short_model = models.build("lstm_attention", token_spec(20), small)
+    short_model.set_weights(long_model.get_weights())
+    gap = np.abs(np.asarray(long_model(front_padded(reviews, 40))) - np.asarray(short_model(front_padded(reviews, 20))))
+    assert gap.max() < 1e-5 if mask_padding else gap.max() > 1e-3

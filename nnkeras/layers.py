@@ -28,10 +28,14 @@ def scaled_dot_product_attention(query, key, value, mask=None):
     Returns (output (..., n_q, d_v), weights (..., n_q, n_k)).
     """
     d_k = ops.shape(query)[-1]
-    scores = ops.matmul(query, ops.swapaxes(key, -1, -2)) / math.sqrt(d_k)
+    # Q/sqrt(d_k) before the product, not the (n_q x n_k) scores after it: the same numbers
+    # (as Keras's MultiHeadAttention does it), one pass over a tensor n_k/d_k times smaller.
+    scores = ops.matmul(query / math.sqrt(d_k), ops.swapaxes(key, -1, -2))
     if mask is not None:
-        # A large negative score (not -inf) keeps fully masked rows finite.
-        scores = ops.where(ops.cast(mask, "bool"), scores, ops.full_like(scores, -1e9))
+        # A large negative score (not -inf) keeps fully masked rows finite. Added, it broadcasts
+        # from the mask's shape (batch, 1, 1, n_k); a select would build a full (.., n_q, n_k) tensor
+        # of -1e9 and another of zeros for its gradient, at every step.
+        scores = scores + (1.0 - ops.cast(mask, scores.dtype)) * -1e9
     weights = ops.softmax(scores, axis=-1)
     return ops.matmul(weights, value), weights
 

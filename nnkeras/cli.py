@@ -250,10 +250,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in SIGTERM_AS_CTRL_C and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
-        if args.command in TENSORFLOW_COMMANDS:  # before anything imports it: its start-up notices stay off the console
-            from nnkeras.quiet import import_tensorflow
+        if args.command in TENSORFLOW_COMMANDS:  # imported when first needed, its start-up notices off the console
+            from nnkeras.quiet import import_quietly_when_needed
 
-            import_tensorflow()
+            import_quietly_when_needed()
         code = args.func(args)
         sys.stdout.flush()  # here, not at exit: a closed pipe must reach the handler below
         return code

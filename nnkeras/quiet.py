@@ -12,11 +12,18 @@ Two kinds of noise reach a user's terminal otherwise:
   they must do, but TensorFlow counts the traces across them and warns.
 Errors (abseil's E and F lines) and anything else written during the import
 still reach stderr.
+
+The CLI does not import TensorFlow up front: `import_quietly_when_needed()` makes the
+first `import tensorflow`, wherever it happens (`import keras` included), the quiet
+one. A command that stops on bad input before it builds or loads a model answers in
+a fraction of a second instead of after TensorFlow's seconds of start-up.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.abc
+import importlib.util
 import logging
 import os
 import re
@@ -33,15 +40,45 @@ RETRACING = "triggered tf.function retracing"
 
 def import_tensorflow():
     """`import tensorflow`, its C++ start-up notices dropped and its retracing warnings muted; returns the module."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow's own logger does honour
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
-    with _stderr_without_notices():
-        import tensorflow as tf
+    import_quietly_when_needed()
+    import tensorflow as tf
 
-        tf.config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here: its notices are caught too
-    logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
     return tf
+
+
+def import_quietly_when_needed() -> None:
+    """From now on the first `import tensorflow` of this process, by any module, goes through the capture."""
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietFirstImport())
+
+
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Finds `tensorflow` as Python would, and has its loader run inside the stderr capture (once)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # one import only; and importlib.util.find_spec below must not come back here
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _QuietLoader(spec.loader)
+        return spec
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader):
+        self.loader = loader
+
+    def create_module(self, spec):
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module):
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow's own logger does honour
+        with _stderr_filtered(without_notices):
+            self.loader.exec_module(module)
+            module.config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here: its notices are caught too
+        module.__loader__ = module.__spec__.loader = self.loader  # the module looks as if imported plainly
+        logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
 
 
 def _drop_retracing_warnings(record: logging.LogRecord) -> bool:
@@ -64,8 +101,17 @@ def without_notices(text: str) -> str:
 
 
 @contextlib.contextmanager
-def _stderr_without_notices():
-    """Catch file descriptor 2 (where C++ writes) in a temporary file; write back what is not a notice."""
+def quiet_stderr():
+    """Drop what is written to file descriptor 2 meanwhile: C++ diagnostics (the TFLite converter's,
+    LiteRT's "INFO: Created TensorFlow Lite XNNPACK delegate"). A failure still raises, and its gist
+    goes into our one-line error; on success they are noise on a user's console."""
+    with _stderr_filtered(lambda text: ""):
+        yield
+
+
+@contextlib.contextmanager
+def _stderr_filtered(keep):
+    """Catch file descriptor 2 (where C++ writes) in a temporary file; write back `keep(what was caught)`."""
     try:
         sys.stderr.flush()
         saved = os.dup(2)
@@ -82,7 +128,7 @@ def _stderr_without_notices():
             os.dup2(saved, 2)
             os.close(saved)
             caught.seek(0)
-            rest = without_notices(caught.read().decode(errors="replace"))
+            rest = keep(caught.read().decode(errors="replace"))
             if rest:
                 sys.stderr.write(rest)
                 sys.stderr.flush()

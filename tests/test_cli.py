@@ -14,6 +14,21 @@ def test_help_does_not_import_tensorflow():
     assert result.returncode == 0 and "run" in result.stdout and "report" in result.stdout
 
 
+def test_bad_input_is_answered_before_tensorflow_starts(tmp_path):
+    # TensorFlow loads when a command first builds or loads a model (nnkeras.quiet's import hook),
+    # so a typo costs a fraction of a second, not TensorFlow's seconds of start-up.
+    code = ("import sys, nnkeras.cli\n"
+            "code = nnkeras.cli.main(sys.argv[1:])\n"
+            "print('tensorflow' in sys.modules)\n"
+            "sys.exit(code)\n")
+    for args in (["run", "mnist_mpl"], ["run", "mnist_mlp", "--set", "train.epochs=x"],
+                 ["tune", "no_such_job"], ["convert", str(tmp_path), "--quantize", "int4"],
+                 ["convert", str(tmp_path)], ["serve", str(tmp_path / "none.tflite")]):
+        result = subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, capture_output=True, text=True)
+        assert result.returncode == 2 and result.stderr.startswith("error: "), (args, result.stderr)
+        assert result.stdout.strip() == "False", args  # TensorFlow never imported
+
+
 def test_list_shows_experiments_datasets_and_models():
     result = run_cli("list")
     assert result.returncode == 0, result.stderr

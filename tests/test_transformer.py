@@ -120,7 +120,8 @@ def test_every_variant_reloads_from_model_keras(tmp_path, variant):
 def test_converts_to_builtin_only_tflite_and_agrees(tmp_path, variant):
     import tensorflow as tf
 
-    from nnkeras.export.convert import export_saved_model, quiet_stderr
+    from nnkeras.export.convert import export_saved_model
+    from nnkeras.quiet import quiet_stderr
     from nnkeras.export.litert import LiteRTModel
 
     model = transformer(12, **VARIANTS[variant])

@@ -31,9 +31,9 @@ from nnkeras import runs
 from nnkeras.data.base import take
 from nnkeras.errors import NNKerasError
 from nnkeras.export import recurrent_route, verify
-from nnkeras.export.litert import quiet_stderr  # the converter's C++ diagnostics, too
 from nnkeras.export.metadata import build_metadata
 from nnkeras.finished_run import Run, load_run
+from nnkeras.quiet import quiet_stderr  # the converter's C++ diagnostics
 
 MODES = ("none", "dynamic", "float16", "int8", "int8-io")
 FORMATS = ("tflite", "onnx")

@@ -13,33 +13,13 @@ matched by name, never by their order in the file.
 
 from __future__ import annotations
 
-import contextlib
-import os
-import sys
-import tempfile
 import threading
 from pathlib import Path
 
 import numpy as np
 
 from nnkeras.errors import NNKerasError
-
-
-@contextlib.contextmanager
-def quiet_stderr():
-    """Silence C++ diagnostics written straight to file descriptor 2 (the converter's, LiteRT's
-    "INFO: Created TensorFlow Lite XNNPACK delegate"). A failure still raises: its gist is in our
-    one-line error; on success they are noise on a user's console.
-    """
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
+from nnkeras.quiet import quiet_stderr
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype) -> np.ndarray:

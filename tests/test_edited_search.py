@@ -97,3 +97,42 @@ def test_a_search_in_which_no_trial_completed_exits_2(capsys, tmp_path):
     (tmp_path / "tinyjob.py").write_text(job.replace("MAX_TRIALS = 1", "MAX_TRIALS = 2"))
     assert_one_error_line(*tune(capsys, tmp_path), "search finished with no completed trial (of 2;",
                           "trials.csv; the first: ")
+
+
+def tied_second_trial(folder: Path) -> None:
+    """trial_1: a copy of trial_0 (same settings, same score), recorded by the oracle after it."""
+    shutil.copytree(folder / "trial_0", folder / "trial_1")
+    state = json.loads((folder / "trial_1" / "trial.json").read_text())
+    (folder / "trial_1" / "trial.json").write_text(json.dumps({**state, "trial_id": "1"}))
+    oracle = json.loads((folder / "oracle.json").read_text())
+    for key in ("start_order", "end_order"):
+        oracle[key].append("1")
+    oracle["id_to_hash"]["1"] = oracle["id_to_hash"]["0"]
+    (folder / "oracle.json").write_text(json.dumps(oracle))
+
+
+def test_a_rerun_of_a_finished_search_trains_nothing_and_keeps_best_byte_for_byte(
+        capsys, tmp_path, finished_search, monkeypatch):
+    """Keras Tuner reloads trials in the file system's order and breaks ties by it: a copied search
+    picked the other of two equal trials and retrained best/ (hostile.py trials-csv-no-scores-tune)."""
+    from keras_tuner.src import backend
+
+    root, folder = search_copy(finished_search, tmp_path)
+    tied_second_trial(folder)
+    best = json.loads((folder / "best_run.json").read_text())
+    (folder / "best_run.json").write_text(json.dumps({**best, "trial": "1", "trial_run_dir": "trial_1"}))
+    glob = backend.io.glob
+    monkeypatch.setattr(backend.io, "glob", lambda pattern: sorted(glob(pattern), reverse=True))  # trial_1 first
+    before = {k: v for k, v in snapshot(root).items() if not k.endswith((runs.LOCK, "trials.csv"))}
+    code, err = tune(capsys, root)
+    assert code == 0, err
+    after = {k: v for k, v in snapshot(root).items() if not k.endswith((runs.LOCK, "trials.csv"))}
+    assert after == before  # best/, best_run.json, events.jsonl (no trial started), the state files
+    # Without the record, ties go to the trial that started first, whatever the file system's order.
+    from nnkeras.tuning import jobs
+    from nnkeras.tuning.tuner import make_oracle
+
+    oracle = make_oracle(jobs.prepare(jobs.load_job(str(root / "tinyjob.py")), []), "random")
+    oracle._set_project_dir(str(folder.parent), folder.name)
+    oracle.reload()
+    assert list(oracle.trials) == ["0", "1"] and oracle.get_best_trials(1)[0].trial_id == "0"

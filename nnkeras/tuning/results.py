@@ -122,6 +122,7 @@ def retrain_best(job: Job, oracle, folder: Path) -> dict | None:
         if not isinstance(info, dict) or not isinstance(info.get("trial"), str) or info.get("run_dir") != BEST_DIR:
             raise NNKerasError(f"{pointer}: not a best-run record (an object with 'trial' and 'run_dir': \"{BEST_DIR}\""
                                " was expected); delete it and rerun the same command, which retrains the best trial")
+        trial = _tied_with(oracle, trial, info["trial"])
         if info["trial"] == trial.trial_id and runs.is_complete(best_dir):
             return info
     pointer.unlink(missing_ok=True)  # from here until it is rewritten, best/ is not trustworthy
@@ -135,3 +136,11 @@ def retrain_best(job: Job, oracle, folder: Path) -> dict | None:
             "test_accuracy": result.metrics["test_accuracy"]}
     runs.write_json(pointer, info)
     return info
+
+
+def _tied_with(oracle, best, recorded: str):
+    """The recorded best trial when its score equals the best one: a tie is no reason to retrain best/."""
+    other = oracle.trials.get(recorded)
+    if other is not None and other.status == "COMPLETED" and other.score == best.score:
+        return other
+    return best

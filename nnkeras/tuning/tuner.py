@@ -51,6 +51,13 @@ class SafeOracle:
 
     def reload(self):
         super().reload()
+        # Keras Tuner adds the trials in the file system's order (a copied folder has
+        # another); get_best_trials breaks ties by that order, so a rerun could pick
+        # another best among equal scores and retrain best/. Start order, as in the
+        # process that ran them.
+        started = {trial_id: i for i, trial_id in enumerate(self.start_order)}
+        self.trials = dict(sorted(self.trials.items(),
+                                  key=lambda item: (started.get(item[0], len(started)), len(item[0]), item[0])))
         # Killed between writing a new trial.json and oracle.json: the trial is
         # RUNNING but nobody owns it. Queue it like Keras Tuner queues its ongoing trials.
         for trial_id, trial in self.trials.items():

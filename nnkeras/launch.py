@@ -14,6 +14,8 @@ learning curves) in the group folder. `group.json` lists the variants, so
 from __future__ import annotations
 
 import contextlib
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,7 @@ def prepare(plan: Plan, overrides: list[str], shrink: bool) -> Plan:
 
 def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list]:
     """Train the plan into a new folder; return that folder and the RunResults."""
+    from nnkeras import distributed
     from nnkeras.training import train
 
     if plan.group is None:
@@ -78,6 +81,16 @@ def run_plan(plan: Plan, runs_dir: str | Path, verbose: int) -> tuple[Path, list
                 if experiment.train.distribution == "multi_worker":  # the workers hold the chief's first name
                     raise
                 continue
+    if not distributed.is_chief(plan.experiments[0].train.distribution):
+        # A multi-worker peer: the chief alone makes the group folder (named by its clock). This process
+        # trains each variant with it from a scratch folder (train maps each run to the chief's) and
+        # reports the chief's group.
+        scratch = Path(tempfile.mkdtemp(prefix="nnkeras-worker-"))
+        try:
+            results = _train_group(scratch / plan.group, plan.experiments, verbose, chief=False)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        return results[0].run_dir.parent, results
     with runs.held(runs.new_run_dir(runs_dir, plan.group), _resume_hint("GROUP_DIR"), new=True,
                    scaffolding=(GROUP,)) as group_dir:
         runs.write_json(group_dir / GROUP, {"group": plan.group, "experiments": [e.to_dict() for e in plan.experiments]})
@@ -95,7 +108,7 @@ def resume(path: str | Path, epochs_override: list[str], verbose: int) -> tuple[
         chief = distributed.is_chief(experiments[0].train.distribution)
         # Every multi-worker peer resumes the same folder: the chief alone holds it (train holds each run).
         with runs.held(path, _resume_hint(path)) if chief else contextlib.nullcontext():
-            return path, _train_group(path, experiments, verbose)
+            return path, _train_group(path, experiments, verbose, chief)
     run_dir = runs.check_resumable(path)
     experiment = apply_overrides(Experiment.load(run_dir / runs.CONFIG), epochs_override)
     return run_dir, [train(experiment, run_dir, resume=True, verbose=verbose)]
@@ -113,7 +126,8 @@ def _resume_hint(folder) -> str:
     return f"continue it with `nnkeras run --resume {folder}`"
 
 
-def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int) -> list:
+def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int, chief: bool = True) -> list:
+    """Train each unfinished variant into `group_dir/<name>`; the chief then writes the group's summary."""
     from nnkeras import report
     from nnkeras.run_steps import RunResult
     from nnkeras.training import train
@@ -126,5 +140,6 @@ def _train_group(group_dir: Path, experiments: list[Experiment], verbose: int) -
             continue
         print(f"--- {experiment.name} ---", flush=True)
         results.append(train(experiment, run_dir, resume=run_dir.exists(), verbose=verbose))
-    report.write_group_summary(group_dir, [r.run_dir for r in results])
+    if chief:  # a worker's variants live in the chief's folder, maybe on another host
+        report.write_group_summary(group_dir, [r.run_dir for r in results])
     return results

@@ -11,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 
 import numpy as np
@@ -165,12 +164,13 @@ def wait_all(processes, tmp_path, tag, timeout=300):
         assert process.returncode == 0, (tmp_path / f"{tag}-{index}.log").read_text()[-3000:]
 
 
-def experiment_file(tmp_path, epochs):
+def experiment_file(tmp_path, epochs, group=False):
+    """dist.py: the experiment, or a group of it and a variant with another seed (`dist_seed4`)."""
     path = tmp_path / "dist.py"
-    path.write_text(textwrap.dedent(f"""\
-        from nnkeras import Experiment
-        EXPERIMENT = Experiment.from_dict({json.loads(experiment(epochs, "multi_worker").to_json())!r})
-    """))
+    raw = json.loads(experiment(epochs, "multi_worker").to_json())
+    line = (f"EXPERIMENT = Experiment.from_dict({raw!r})" if not group else
+            f"EXPERIMENTS = [Experiment.from_dict({raw!r}), Experiment.from_dict({{**{raw!r}, 'name': 'dist_seed4', 'seed': 4}})]")
+    path.write_text(f"from nnkeras import Experiment\n{line}\n")
     return path
 
 
@@ -191,20 +191,24 @@ def assert_same_weights_as_one_process(run_dir, epochs, tmp_path):
 
 
 @pytest.mark.slow
-def test_two_workers_train_together_and_only_the_chief_writes(tmp_path):
+def test_two_workers_train_a_group_together_and_only_the_chief_writes(tmp_path):
+    """A group of two variants (the single-run path is the killed-worker test's)."""
     runs_dir = tmp_path / "runs"
-    processes = start_workers(tmp_path, free_ports(2), ["run", str(experiment_file(tmp_path, 3)),
+    processes = start_workers(tmp_path, free_ports(2), ["run", str(experiment_file(tmp_path, 3, group=True)),
                                                         "--runs-dir", str(runs_dir)], "run")
     wait_all(processes, tmp_path, "run")
-    run_dirs = runs.find_runs(runs_dir)
-    assert len(run_dirs) == 1  # the chief's; the other worker wrote to its TMPDIR and deleted it
+    (group_dir,) = (runs_dir / "dist").iterdir()  # the chief's; the other worker wrote to its TMPDIR, then deleted it
+    assert sorted(runs.find_runs(runs_dir)) == [group_dir / "dist", group_dir / "dist_seed4"]
+    assert (group_dir / "summary.md").is_file()
     assert not any((tmp_path / "tmp-run-1").iterdir())
-    metrics = runs.read_json(run_dirs[0] / runs.METRICS)
+    metrics = runs.read_json(group_dir / "dist" / runs.METRICS)
     assert metrics["epochs_run"] == 3
-    single = assert_same_weights_as_one_process(run_dirs[0], 3, tmp_path)
+    single = assert_same_weights_as_one_process(group_dir / "dist", 3, tmp_path)
     assert metrics["test_accuracy"] == single.metrics["test_accuracy"]
     worker_log = (tmp_path / "run-1.log").read_text()  # the worker ends with the same scores as the chief
-    assert f"run directory: {run_dirs[0]}\n" in worker_log  # the chief's, not one named by the worker's clock
+    for variant in ("dist", "dist_seed4"):  # the chief's folders, not ones named by the worker's clock
+        assert f"run directory: {group_dir / variant}\n" in worker_log
+    assert f"summary: {group_dir / 'summary.md'}\n" in worker_log
     assert f"test accuracy: {metrics['test_accuracy']:.4f} (test loss {metrics['test_loss']:.4f}, 3 epochs" in worker_log
 
 

@@ -14,6 +14,7 @@ import dataclasses
 import difflib
 import json
 import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -389,6 +390,18 @@ def _check_value(key: str, value, meta: dict, type_) -> None:
 
 
 MAX_NAME = 100  # bytes in UTF-8: well under the 255 a file system allows in one path component
+
+
+def seconds_from_env(name: str, default: float) -> float:
+    """A time limit from an environment variable (a positive number of seconds), or the default."""
+    raw = os.environ.get(name, "")
+    try:
+        value = float(raw) if raw else default
+    except ValueError:
+        value = -1.0
+    if not 0 < value < float("inf"):
+        raise ConfigError(f"{name}={raw!r}: must be a positive number of seconds")
+    return value
 
 
 def check_name(value, what: str) -> str:

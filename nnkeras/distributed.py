@@ -35,6 +35,7 @@ import numpy as np
 import tensorflow as tf
 
 from nnkeras import fastfit
+from nnkeras.config import seconds_from_env
 from nnkeras.errors import ConfigError
 
 # How long a multi_worker process waits for every peer of TF_CONFIG to come up (seconds). TensorFlow's
@@ -122,14 +123,7 @@ def strategy_for(distribution: str):
 
 
 def peer_timeout() -> float:
-    raw = os.environ.get(PEER_TIMEOUT_ENV, "")
-    try:
-        value = float(raw) if raw else DEFAULT_PEER_TIMEOUT
-    except ValueError:
-        value = -1.0
-    if not 0 < value < float("inf"):
-        raise ConfigError(f"{PEER_TIMEOUT_ENV}={raw!r}: must be a positive number of seconds")
-    return value
+    return seconds_from_env(PEER_TIMEOUT_ENV, DEFAULT_PEER_TIMEOUT)
 
 
 def _wait_for_peers(task: Task, timeout: float):

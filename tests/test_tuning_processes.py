@@ -114,3 +114,53 @@ def test_chief_and_two_workers_split_the_trials_and_run_none_twice(tmp_path):
         assert [e["tuner"] for e in starts] == [owner]  # started once, by the worker trials.csv names
     assert {e["pid"] for e in log} == {workers[0].pid, workers[1].pid}  # the chief trains no trial
     assert json.loads((folder / "best_run.json").read_text())["trial"] in set(trials["trial"])
+
+
+def test_a_worker_whose_chief_never_comes_stops_at_the_time_limit_or_on_sigterm(tmp_path):
+    """Keras Tuner alone waits an hour per call in gRPC; both workers here run at once (one start-up)."""
+    job = write_job(tmp_path, "alone", epochs=1, trials=1)
+    command = tune_command(job, tmp_path / "runs", "--worker", "tuner0", "--oracle", f"127.0.0.1:{free_port()}")
+    limited = subprocess.Popen(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3",
+                                                       "NNKERAS_CHIEF_TIMEOUT": "3"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    waiting = subprocess.Popen(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert waiting.stdout.readline().startswith("nnkeras: waiting up to 600 s for the chief at 127.0.0.1:")
+    waiting.send_signal(signal.SIGTERM)
+    out, err = limited.communicate(timeout=300)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert limited.returncode == 2 and len(lines) == 1, err
+    assert lines[0].startswith(f"error: no chief answered at {command[-1]} within 3 s; start the chief")
+    assert "--chief in place of --worker" in lines[0] and "NNKERAS_CHIEF_TIMEOUT=SECONDS" in lines[0]
+    _, err = waiting.communicate(timeout=120)
+    assert waiting.returncode == 130 and "Traceback" not in err, err
+    assert not (tmp_path / "runs").exists()  # a worker writes nothing before its chief answers
+
+
+def test_a_chief_gone_mid_search_stops_its_worker_within_the_limit_in_one_line(monkeypatch):
+    """After the wait, every call to the chief has the same limit (Keras Tuner's own: 60 minutes)."""
+    import grpc
+    from concurrent import futures
+
+    import keras_tuner as kt
+    from keras_tuner.src.distribute import oracle_client
+
+    from nnkeras.errors import NNKerasError
+    from nnkeras.tuning import chief
+
+    port = free_port()
+    monkeypatch.setenv("KERASTUNER_ORACLE_IP", "127.0.0.1")
+    monkeypatch.setenv("KERASTUNER_ORACLE_PORT", str(port))
+    monkeypatch.setenv("KERASTUNER_TUNER_ID", "tuner0")
+    monkeypatch.setenv(chief.CHIEF_TIMEOUT_ENV, "1")
+    monkeypatch.setattr(oracle_client, "TIMEOUT", oracle_client.TIMEOUT)  # restored after the test
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))  # a chief's server, then the chief dies
+    server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    chief.wait_for_chief()
+    server.stop(None).wait()
+    client = oracle_client.OracleClient(kt.oracles.RandomSearchOracle(max_trials=1))
+    with pytest.raises(NNKerasError, match=f"the chief at 127.0.0.1:{port} stopped answering \\(DEADLINE_EXCEEDED\\)"):
+        with chief.answering_chief():
+            client.get_space()
+    assert oracle_client.TIMEOUT == 1

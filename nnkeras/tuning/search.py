@@ -13,6 +13,7 @@ Distributed: Keras Tuner's own chief/worker mode over gRPC. Every process runs
 the same command; the chief (`--chief`, or KERASTUNER_TUNER_ID=chief) holds
 the oracle, each worker (`--worker ID`) asks it for trials and trains them.
 All must see the same search folder (one machine, or a shared file system).
+A worker waits for its chief at most NNKERAS_CHIEF_TIMEOUT seconds (nnkeras.tuning.chief).
 """
 
 from __future__ import annotations
@@ -87,7 +88,11 @@ def run_search(job: Job, runs_dir: str | Path, *, overwrite: bool = False, retra
     if job.tuner == "hyperband" and "train.epochs" not in keys:
         keys.append("train.epochs")  # Hyperband's tuner/epochs sets it per trial
     if mode == "worker":  # the chief holds the search folder; its workers share it
-        return _search(job, folder, mode, retrain, verbose)
+        from nnkeras.tuning.chief import answering_chief, wait_for_chief
+
+        wait_for_chief()
+        with answering_chief():
+            return _search(job, folder, mode, retrain, verbose)
     fix = "rerun the same `nnkeras tune` command to continue the search"
     with runs.held(folder, fix):  # one search per folder: a second command is refused in one line
         if overwrite:

@@ -180,6 +180,13 @@ class TrialTuner(kt.engine.base_tuner.BaseTuner):
                 raise MachineError(one_line(exc)) from disk
             raise kt.errors.FailedTrialError(one_line(exc)) from exc
 
+    def _run_and_update_trial(self, trial, *args, **kwargs):
+        try:
+            super()._run_and_update_trial(trial, *args, **kwargs)  # a worker reports to the chief over gRPC here
+        except Exception as exc:
+            if self._is_worker() and _from_grpc(exc):  # the chief is gone: not the trial's verdict, it stays to do
+                raise MachineError(one_line(exc)) from exc
+            raise
 
     def _continue_from(self, hp, run_dir: Path, experiment) -> None:
         """Hyperband: start from the model of the trial it promotes (`tuner/trial_id`), not from scratch."""
@@ -257,6 +264,12 @@ def disk_error(exc: Exception, where: Path) -> OSError | None:
             if text in str(exc):
                 return OSError(number, os.strerror(number), str(where))
     return None
+
+
+def _from_grpc(exc: Exception) -> bool:
+    import grpc
+
+    return isinstance(exc, grpc.RpcError)
 
 
 def one_line(exc: Exception) -> str:

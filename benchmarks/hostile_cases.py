@@ -450,11 +450,27 @@ def report_setup(ctx: Ctx):
     return ["report", run_dir.parent.parent]
 
 
+CONVERTED = ("model.tflite", "model.tflite.metadata.json", "model.tflite.verify.json", "model.tflite.verify.md")
+
+
 def convert_setup(ctx: Ctx):
     run_dir = ctx.fx.run_copy(ctx)
-    ctx.guard += [run_dir / name for name in ("model.tflite", "model.tflite.metadata.json",
-                                              "model.tflite.verify.json", "model.tflite.verify.md")]
+    ctx.guard += [run_dir / name for name in CONVERTED]
     return ["convert", run_dir]
+
+
+def old_or_new_set(ctx: Ctx, result: Result) -> str | None:
+    """A signalled convert leaves the old model and reports, or (the signal fell after its writes) the
+    whole new set: each file old or new, none missing, verify.json describing model.tflite, no temporary."""
+    run_dir = ctx.tmp / "runs" / "tiny" / "run"
+    strays = [p.name for p in run_dir.glob(".*.tmp")]
+    missing = [name for name in CONVERTED if not (run_dir / name).is_file()]
+    if strays or missing:
+        return f"temporary files left {strays[:2]}, missing {missing}"
+    report = json.loads((run_dir / "model.tflite.verify.json").read_text())
+    if report.get("bytes") != (run_dir / "model.tflite").stat().st_size:
+        return f"verify.json says {report.get('bytes')} bytes, model.tflite has another size"
+    return None
 
 
 def tune_limited(ctx: Ctx):
@@ -506,9 +522,9 @@ def resumable_after(ctx: Ctx, result: Result) -> str | None:
 
 CASES += [
     Case("convert-ctrl-c", "hints", convert_setup, (130, 2), 150,
-         signalled(signal.SIGINT, 9, bad_hint="run --resume")),
+         signalled(signal.SIGINT, 9, bad_hint="run --resume"), check=old_or_new_set, guard=False),
     Case("convert-sigterm", "hints", convert_setup, (130, 143, 2), 150,
-         signalled(signal.SIGTERM, 9, bad_hint="run --resume")),
+         signalled(signal.SIGTERM, 9, bad_hint="run --resume"), check=old_or_new_set, guard=False),
     Case("run-sigterm", "hints", long_run, (130, 143, 2), 90,
          signalled(signal.SIGTERM, 14, ok_hint="--resume"), check=resumable_after),
     Case("run-ctrl-c", "hints", long_run, (130, 2), 90,

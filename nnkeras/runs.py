@@ -27,7 +27,9 @@ import errno
 import fcntl
 import json
 import os
+import signal
 import stat
+import threading
 import time
 from pathlib import Path
 
@@ -217,18 +219,47 @@ def replace_together(contents: dict[Path, str | bytes], remove_first: Path | Non
     order given: renames need no space, and the last one named is the last to
     appear (the model file, after the reports that describe it).
     """
-    staged = []
+    with signals_deferred():  # SIGTERM/Ctrl-C between two renames would leave half the set new
+        staged = []
+        try:
+            for path, data in contents.items():
+                staged.append((_write_temporary(Path(path), data), Path(path)))
+        except BaseException:
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        if remove_first is not None:
+            Path(remove_first).unlink(missing_ok=True)
+        for tmp, path in staged:
+            os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def signals_deferred():
+    """SIGINT and SIGTERM that arrive in the block take effect (KeyboardInterrupt) when it ends.
+
+    Python runs signal handlers in the main thread only, so a block in another
+    thread cannot be interrupted and needs nothing; a handler installed outside
+    Python (getsignal() is None) cannot be put back, so it is left alone.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught, previous = [], {}
     try:
-        for path, data in contents.items():
-            staged.append((_write_temporary(Path(path), data), Path(path)))
-    except BaseException:
-        for tmp, _ in staged:
-            tmp.unlink(missing_ok=True)
-        raise
-    if remove_first is not None:
-        Path(remove_first).unlink(missing_ok=True)
-    for tmp, path in staged:
-        os.replace(tmp, path)
+        for number in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(number) is not None:
+                previous[number] = signal.signal(number, lambda signum, frame: caught.append(signum))
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if caught:
+            handler = previous[caught[0]]
+            if callable(handler):
+                handler(caught[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(caught[0])  # the default action, now that it is back
 
 
 def _write_temporary(path: Path, data: str | bytes) -> Path:

@@ -122,3 +122,29 @@ def test_a_resume_with_a_part_linked_outside_the_run_is_refused(capsys, run_copy
     assert snapshot(outside.parent) == kept
     assert {k: v for k, v in snapshot(run_copy).items() if k != runs.LOCK} == \
         {k: v for k, v in before.items() if k != runs.LOCK}
+
+
+def test_sigterm_during_the_renames_of_a_set_takes_effect_after_the_whole_set(tmp_path, monkeypatch):
+    """convert's model and its three reports: a SIGTERM (or Ctrl-C) leaves the old set or the new one."""
+    from nnkeras.cli import _interrupt  # the CLI's SIGTERM: KeyboardInterrupt, as Ctrl-C
+
+    files = [tmp_path / name for name in ("model.tflite.metadata.json", "model.tflite.verify.json", "model.tflite")]
+    for path in files:
+        path.write_text("old")
+    replace, sent = os.replace, []
+
+    def replace_then_signal(source, target):
+        replace(source, target)
+        if not sent:  # after the first rename: the moment that used to split the set
+            sent.append(os.kill(os.getpid(), signal.SIGTERM))
+
+    monkeypatch.setattr(runs.os, "replace", replace_then_signal)
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runs.replace_together({path: "new" for path in files}, remove_first=files[-1])
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent and [path.read_text() for path in files] == ["new"] * 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files)  # no temporary left
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back

@@ -15,7 +15,10 @@ sparse CE from logits, accuracy) and trains E epochs at batch 64:
                around `train_step` can be faster than this;
 - nnkeras_jit: the fast path with each step XLA-compiled (`tf.function(train_step, jit_compile=True)`
                inside the epoch loop), kept as a path to show what it does;
-- nnkeras_inter1: the fast path with TensorFlow's inter-op pool at 1 thread (intra-op as default).
+- nnkeras_inter1: the fast path with TensorFlow's inter-op pool at 1 thread (intra-op as default);
+- nnkeras_bf16: the fast path with the model built under Keras's mixed_bfloat16 policy (the
+               trainer's train.mixed_precision=mixed_bfloat16: bfloat16 compute, float32 variables
+               and logits), for CPUs whose oneDNN has bfloat16 kernels (AVX512-BF16, AMX).
 Data: random arrays of the real shapes (MNIST 28x28x1, CIFAR-10 32x32x3, 10 classes): the
 arithmetic depends on the shape, not on the pixels. The repeats alternate the paths, so a change
 of load hits them alike; printed are medians of the later epochs (the first holds the tracing)
@@ -41,17 +44,20 @@ JOBS = {  # job -> (builder, builder arguments, input shape, examples per epoch 
     "convnet": ("convnet", {}, (32, 32, 3), 3_200),
 }
 PATHS = ("fit", "nnkeras", "floor")
-EXTRA_PATHS = ("nnkeras_jit", "nnkeras_inter1")
+EXTRA_PATHS = ("nnkeras_jit", "nnkeras_inter1", "nnkeras_bf16")
 BATCH = 64
 
 
-def compiled(builder: str, spec, params: dict, jit_compile: bool = False):
+def compiled(builder: str, spec, params: dict, jit_compile: bool = False, mixed: str = "none"):
     import keras
 
-    from nnkeras import models
+    from nnkeras import models, precision
 
     keras.utils.set_random_seed(0)
-    model = models.build(builder, spec, params)
+    with precision.policy(mixed):  # as the trainer builds it
+        model = models.build(builder, spec, params)
+    if mixed != "none":
+        model = precision.with_float32_logits(model)
     model.compile(keras.optimizers.Adam(1e-3), keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"], jit_compile=jit_compile)
     return model
@@ -137,8 +143,17 @@ def measure(job: str, path: str, n: int, epochs: int) -> dict:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 10, size=n)
     x = rng.normal(size=(n, *shape)).astype("float32")
-    model = compiled(builder, DataSpec(job, shape, 10, tuple("0123456789")), params)
-    return {"epochs": epoch_seconds(model, x, y, path.replace("_inter1", ""), epochs)}
+    model = compiled(builder, DataSpec(job, shape, 10, tuple("0123456789")), params, mixed=mixed_for(path))
+    return {"epochs": epoch_seconds(model, x, y, base_path(path), epochs)}
+
+
+def mixed_for(path: str) -> str:
+    return "mixed_bfloat16" if path.endswith("_bf16") else "none"
+
+
+def base_path(path: str) -> str:
+    """The loop a path runs (nnkeras_inter1 and nnkeras_bf16 run nnkeras's, set up differently)."""
+    return path.replace("_inter1", "").replace("_bf16", "")
 
 
 def run_child(script: str, args: list) -> dict:
@@ -160,6 +175,9 @@ def alternate(script: str, jobs: dict, paths: list, repeats: int, epochs: int) -
         for _ in range(repeats):
             for path in paths:
                 seconds = run_child(script, [job, path, n, epochs])["epochs"]
+                # Each run as it ends (stderr): a long table shows where it is and what the load was.
+                print(f"  {job} {path}: {', '.join(f'{s:.2f}' for s in seconds)} s,"
+                      f" load {os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
                 firsts[path].append(seconds[0])
                 laters[path].append(statistics.median(seconds[1:] or seconds))
         median = {p: statistics.median(laters[p]) for p in paths}

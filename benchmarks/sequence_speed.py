@@ -8,7 +8,7 @@ and the arithmetic floor of each model on this CPU.
 The models are those of experiments/imdb_lstm_attention.py and experiments/imdb_transformer.py
 (their builder arguments, batch 64, Adam 1e-3), on word_order reviews (generated token ids,
 vocabulary 10,000, padded at the front as IMDB is). The paths are those of model_epochs.py
-(fit, nnkeras, floor; nnkeras_jit, nnkeras_inter1), plus
+(fit, nnkeras, floor; nnkeras_jit, nnkeras_inter1, nnkeras_bf16), plus
 - fit_jit: plain fit with `compile(jit_compile=True)` (XLA).
 Variants of the Transformer say where its epoch goes: `transformer_no_dropout` (dropout 0),
 `transformer_no_norm` (every LayerNormalization replaced by the identity: an ablation for speed
@@ -26,7 +26,8 @@ import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_epochs import EXTRA_PATHS, PATHS, add_common_arguments, child_or_table, compiled, epoch_seconds  # noqa: E402
+from model_epochs import (EXTRA_PATHS, PATHS, add_common_arguments, base_path, child_or_table, compiled,  # noqa: E402
+                          epoch_seconds, mixed_for)
 
 TRANSFORMER = {"embed_dim": 64, "num_heads": 4, "ff_dim": 128, "norm": "pre", "pooling": "attention",
                "positions": "sinusoidal", "mask_padding": True}
@@ -58,8 +59,9 @@ def measure(job: str, path: str, n: int, epochs: int) -> dict:
         transformer._norm = lambda name: keras.layers.Identity(name=name)
     raw = load_word_order(DataConfig(name="word_order", vocab_size=10000, seq_len=200, size=n))
     x, y = raw.x_train[:, -seq_len:], raw.y_train
-    model = compiled(builder, dataclasses.replace(raw.spec, input_shape=(seq_len,)), params, jit_compile=path == "fit_jit")
-    return {"epochs": epoch_seconds(model, x, y, path.replace("_inter1", ""), epochs)}
+    model = compiled(builder, dataclasses.replace(raw.spec, input_shape=(seq_len,)), params, jit_compile=path == "fit_jit",
+                     mixed=mixed_for(path))
+    return {"epochs": epoch_seconds(model, x, y, base_path(path), epochs)}
 
 
 def main() -> None:

@@ -298,13 +298,13 @@ def main() -> int:
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kind", help="only the cases of these kinds (comma-separated)")
-    parser.add_argument("--case", help="only the cases whose name contains this")
+    parser.add_argument("--case", help="only the cases whose name contains one of these (comma-separated)")
     parser.add_argument("--json", help="also write the rows to this JSON file")
     parser.add_argument("--results", help="rewrite this script's section of a Markdown file with the run's"
                                           " table (e.g. benchmarks/RESULTS_reliability.md; other sections stay)")
     args = parser.parse_args()
     cases = [c for c in hostile_cases.CASES if (not args.kind or c.kind in args.kind.split(","))
-             and (not args.case or args.case in c.name)]
+             and (not args.case or any(part in c.name for part in args.case.split(",")))]
     started = time.monotonic()
     load = open("/proc/loadavg").read().split()[:3]
     print(f"{len(cases)} cases, {datetime.datetime.now():%Y-%m-%d %H:%M}, load {' '.join(load)}", flush=True)

@@ -250,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in SIGTERM_AS_CTRL_C and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     try:
+        _check_cwd()
         if args.command in TENSORFLOW_COMMANDS:  # imported when first needed, its start-up notices off the console
             from nnkeras.quiet import import_quietly_when_needed
 
@@ -275,6 +276,15 @@ def main(argv: list[str] | None = None) -> int:
             f"interrupted; {AGAIN.get(args.command, AGAIN_BY_DEFAULT)}"
         print(stopped, file=sys.stderr)
         return 130
+
+
+def _check_cwd() -> None:
+    """Relative paths (runs/, experiments/, tuning/) need the current folder; a deleted one has no path."""
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise NNKerasError("the current folder no longer exists (deleted or moved away); cd into an existing"
+                           " folder and run the command again") from None
 
 
 def _interrupt(signum, frame):

@@ -294,3 +294,12 @@ def test_a_data_dir_of_an_unknown_user_is_one_line(capsys, tmp_path, dataset):
     code, err = cli(capsys, "run", "mnist_mlp", "--set", f"data.name={dataset}", "--set", "data.dir=~nouser_h15/x",
                     "--runs-dir", tmp_path / "runs")
     assert_refused(capsys, tmp_path, (code, err), "data.dir ~nouser_h15/x: no such user or home directory for '~'")
+
+
+@pytest.mark.parametrize("command", [["list"], ["report"], ["new", "mine"]])
+def test_a_deleted_current_folder_is_one_line(capsys, tmp_path, monkeypatch, command):
+    gone = tmp_path / "gone"
+    gone.mkdir()
+    monkeypatch.chdir(gone)
+    gone.rmdir()  # os.getcwd() now fails; Path.cwd() in `list` and `new` was a FileNotFoundError traceback
+    assert_one_error_line(*cli(capsys, *command), "the current folder no longer exists", "cd into an existing")

@@ -220,7 +220,9 @@ class DistributedEpochRunner(fastfit.EpochRunner):
     def __init__(self, model, x, y, batch_size: int, strategy):
         check_batch_size(batch_size, strategy)
         self.strategy = strategy
-        super().__init__(model, x, y, batch_size)  # the in-memory tensors and the epoch's tf.function
+        super().__init__(model, x, y, batch_size)  # the in-memory tensors
+        # With autograph, unlike the single-process loop: this one iterates a distributed dataset in Python.
+        self._epoch = tf.function(self._run_epoch, reduce_retracing=True)
         self._predict = tf.function(lambda batch: model(batch, training=False))
 
     def build_state(self, x_batch, y_batch) -> None:

@@ -15,7 +15,7 @@ still reach stderr.
 
 The CLI does not import TensorFlow up front: `import_quietly_when_needed()` makes the
 first `import tensorflow`, wherever it happens (`import keras` included), the quiet
-one. A command that stops on bad input before it builds or loads a model answers in
+one, without scikit-learn (NOT_IMPORTED_WITH_TENSORFLOW). A command that stops on bad input before it builds or loads a model answers in
 a fraction of a second instead of after TensorFlow's seconds of start-up.
 """
 
@@ -47,36 +47,61 @@ def import_tensorflow():
 
 
 def import_quietly_when_needed() -> None:
-    """From now on the first `import tensorflow` of this process, by any module, goes through the capture."""
+    """From now on the first `import tensorflow` (or `import keras`, which imports it) of this process,
+    by any module, goes through the capture."""
     if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietFirstImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietFirstImport())
 
 
+# Keras imports scikit-learn at start-up only for keras.wrappers' scikit-learn estimators, which nnkeras never
+# uses: 0.9 s of CPU and 100 MB, a third of TensorFlow's import (benchmarks/README.md, "Whole process"). While
+# the quiet import runs it is not found, so those wrappers say "requires scikit-learn" in a CLI process; an
+# `import sklearn` afterwards (the digits dataset) works as usual.
+NOT_IMPORTED_WITH_TENSORFLOW = ("sklearn",)
+
+
 class _QuietFirstImport(importlib.abc.MetaPathFinder):
-    """Finds `tensorflow` as Python would, and has its loader run inside the stderr capture (once)."""
+    """Finds `tensorflow` or `keras` as Python would, and has the loader of the first of them run inside the
+    stderr capture (once); while it runs, NOT_IMPORTED_WITH_TENSORFLOW are not found."""
+
+    def __init__(self):
+        self.loading = False
+        self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if name != "tensorflow":
+        if self.loading and name.partition(".")[0] in NOT_IMPORTED_WITH_TENSORFLOW:
+            raise ModuleNotFoundError(f"No module named '{name}' (not imported with TensorFlow by nnkeras)",
+                                      name=name)
+        if self._finding or self.loading or name not in ("tensorflow", "keras"):
             return None
-        sys.meta_path.remove(self)  # one import only; and importlib.util.find_spec below must not come back here
-        spec = importlib.util.find_spec(name)
+        self._finding = True  # importlib.util.find_spec below must not come back here
+        try:
+            spec = importlib.util.find_spec(name)
+        finally:
+            self._finding = False
         if spec is not None and spec.loader is not None:
-            spec.loader = _QuietLoader(spec.loader)
+            spec.loader = _QuietLoader(spec.loader, self)
         return spec
 
 
 class _QuietLoader(importlib.abc.Loader):
-    def __init__(self, loader):
-        self.loader = loader
+    def __init__(self, loader, finder: _QuietFirstImport):
+        self.loader, self.finder = loader, finder
 
     def create_module(self, spec):
         return self.loader.create_module(spec)
 
     def exec_module(self, module):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow's own logger does honour
-        with _stderr_filtered(without_notices):
-            self.loader.exec_module(module)
-            module.config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here: its notices are caught too
+        self.finder.loading = True
+        try:
+            with _stderr_filtered(without_notices):
+                self.loader.exec_module(module)  # keras's imports tensorflow: the same capture
+                sys.modules["tensorflow"].config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here
+        finally:
+            self.finder.loading = False
+            with contextlib.suppress(ValueError):
+                sys.meta_path.remove(self.finder)  # one import only
         module.__loader__ = module.__spec__.loader = self.loader  # the module looks as if imported plainly
         logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
 

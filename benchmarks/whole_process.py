@@ -47,8 +47,8 @@ def command(path: str, data_dir: Path, out_dir: Path) -> list[str]:
     return [str(TORCH_PYTHON), str(HERE / "torch_tutorial.py"), "job", npz, str(out_dir), *threads]
 
 
-def measure(argv: list[str]) -> dict:
-    """Wall, user+sys and peak RSS of one child process, its output kept for the accuracy line."""
+def run_timed(argv: list[str]) -> tuple[dict, str]:
+    """Wall, user+sys and peak RSS of one child process (os.wait4), and what it printed."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}  # what nnkeras sets for itself
     with tempfile.TemporaryFile() as out:
         start = time.perf_counter()
@@ -60,9 +60,14 @@ def measure(argv: list[str]) -> dict:
         text = out.read().decode(errors="replace")
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(argv)} failed:\n{text[-2000:]}")
+    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024}, text
+
+
+def measure(argv: list[str]) -> dict:
+    """run_timed, and the test accuracy the job printed last."""
+    timing, text = run_timed(argv)
     accuracy = next((line.split()[2] for line in reversed(text.splitlines()) if line.startswith("test accuracy")), "?")
-    return {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "rss": usage.ru_maxrss / 1024,
-            "accuracy": float(accuracy.rstrip(","))}
+    return {**timing, "accuracy": float(accuracy.rstrip(","))}
 
 
 def main() -> None:

@@ -246,6 +246,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    code = _main(argv)
+    if argv is None and threading.current_thread() is threading.main_thread():  # a process, not a caller
+        # The work is done. Python now puts back the default signal actions and TensorFlow's teardown
+        # takes seconds: SIGTERM or Ctrl-C then killed the process (exit -15 / -2) with every file
+        # written. They are ignored from here on, so the exit code stays the command's (SIGKILL still works).
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, signal.SIG_IGN)
+    return code
+
+
+def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in SIGTERM_AS_CTRL_C and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)

@@ -303,3 +303,20 @@ def test_a_deleted_current_folder_is_one_line(capsys, tmp_path, monkeypatch, com
     monkeypatch.chdir(gone)
     gone.rmdir()  # os.getcwd() now fails; Path.cwd() in `list` and `new` was a FileNotFoundError traceback
     assert_one_error_line(*cli(capsys, *command), "the current folder no longer exists", "cd into an existing")
+
+
+def test_signals_after_the_work_is_done_leave_the_exit_code_alone(capsys, monkeypatch):
+    """Python's teardown (seconds with TensorFlow) runs with the default actions back: a SIGTERM there
+    made a finished convert exit -15 (hostile.py convert-ctrl-c: -2). As a process, main ignores them."""
+    from nnkeras.cli import main
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(sys, "argv", ["nnkeras", "list"])
+    try:
+        assert main() == 0
+        assert [signal.getsignal(number) for number in previous] == [signal.SIG_IGN] * 2
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        assert main(["list"]) == 0 and signal.getsignal(signal.SIGINT) is signal.default_int_handler  # a caller's
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)

@@ -258,8 +258,11 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    _signalled.clear()
     if args.command in SIGTERM_AS_CTRL_C and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
+            signal.signal(signal.SIGINT, _interrupt)
     try:
         _check_cwd()
         if args.command in TENSORFLOW_COMMANDS:  # imported when first needed, its start-up notices off the console
@@ -277,16 +280,26 @@ def _main(argv: list[str] | None) -> int:
         return EXIT_BAD_INPUT
     except OSError as exc:
         if exc.errno not in DISK_ERRORS:
+            if _signalled:
+                return _stopped(args)
             raise
         again = AGAIN.get(args.command, AGAIN_BY_DEFAULT)
         print(f"error: {exc.filename or 'a file'}: {exc.strerror}; {DISK_ERRORS[exc.errno].format(again=again)}",
               file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        stopped = "server stopped" if args.command == "serve" else \
-            f"interrupted; {AGAIN.get(args.command, AGAIN_BY_DEFAULT)}"
-        print(stopped, file=sys.stderr)
-        return 130
+        return _stopped(args)
+    except Exception:
+        if _signalled:  # TensorFlow can turn the KeyboardInterrupt raised in its calls into another error
+            return _stopped(args)
+        raise
+
+
+def _stopped(args) -> int:
+    stopped = "server stopped" if args.command == "serve" else \
+        f"interrupted; {AGAIN.get(args.command, AGAIN_BY_DEFAULT)}"
+    print(stopped, file=sys.stderr)
+    return 130
 
 
 def _check_cwd() -> None:
@@ -298,7 +311,11 @@ def _check_cwd() -> None:
                            " folder and run the command again") from None
 
 
+_signalled: list[int] = []  # SIGTERM/SIGINT received during this command
+
+
 def _interrupt(signum, frame):
+    _signalled.append(signum)
     raise KeyboardInterrupt  # SIGTERM (kill, a scheduler) ends the command as Ctrl-C does: state kept, one hint
 
 

@@ -139,7 +139,7 @@ def test_sigterm_during_the_renames_of_a_set_takes_effect_after_the_whole_set(tm
             sent.append(os.kill(os.getpid(), signal.SIGTERM))
 
     monkeypatch.setattr(runs.os, "replace", replace_then_signal)
-    previous = signal.signal(signal.SIGTERM, _interrupt)
+    previous, sigint = signal.signal(signal.SIGTERM, _interrupt), signal.getsignal(signal.SIGINT)
     try:
         with pytest.raises(KeyboardInterrupt):
             runs.replace_together({path: "new" for path in files}, remove_first=files[-1])
@@ -147,4 +147,4 @@ def test_sigterm_during_the_renames_of_a_set_takes_effect_after_the_whole_set(tm
         signal.signal(signal.SIGTERM, previous)
     assert sent and [path.read_text() for path in files] == ["new"] * 3
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in files)  # no temporary left
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handlers are back
+    assert signal.getsignal(signal.SIGINT) is sigint  # the handlers are back

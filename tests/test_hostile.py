@@ -320,3 +320,25 @@ def test_signals_after_the_work_is_done_leave_the_exit_code_alone(capsys, monkey
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)
+
+
+def test_a_signal_that_tensorflow_turns_into_another_error_is_still_an_interruption(capsys, tmp_path, monkeypatch):
+    """Ctrl-C inside a TensorFlow call came out as "TypeError: ... Fallback to flat signature also failed"
+    (hostile.py convert-ctrl-c): a traceback. After a SIGTERM or SIGINT, any error is the interruption."""
+    from nnkeras import cli as cli_module
+
+    def converting(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            raise TypeError("Fallback to flat signature also failed due to: ") from None
+
+    monkeypatch.setattr(cli_module, "cmd_convert", converting)
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        code, err = cli(capsys, "convert", tmp_path)
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    assert code == 130 and err.strip() == "interrupted; the files written before are kept: run the same command again"

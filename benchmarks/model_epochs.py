@@ -168,8 +168,8 @@ def alternate(script: str, jobs: dict, paths: list, repeats: int, epochs: int) -
     """Runs every (job, path) `repeats` times, paths alternating, and prints one table row each."""
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start; batch {BATCH},"
           f" {epochs} epochs a run, medians of {repeats} runs")
-    print("| job | examples | path | first epoch s | later epochs s (median) | runs | vs fit | vs floor |")
-    print("|---|---:|---|---:|---:|---|---:|---:|")
+    print("| job | examples | path | first epoch s | later epochs s (median) | runs | vs fit | paired vs fit | vs floor |")
+    print("|---|---:|---|---:|---:|---|---:|---:|---:|")
     for job, n in jobs.items():
         firsts, laters = {p: [] for p in paths}, {p: [] for p in paths}
         for _ in range(repeats):
@@ -183,10 +183,14 @@ def alternate(script: str, jobs: dict, paths: list, repeats: int, epochs: int) -
         median = {p: statistics.median(laters[p]) for p in paths}
         for path in paths:
             vs_fit = f"{median[path] / median['fit']:.2f}x" if "fit" in median else ""
+            # Per repeat, this path over the fit run next to it; under a moving load the median of these
+            # pairs is steadier than a ratio of medians.
+            paired = (f"{statistics.median(a / b for a, b in zip(laters[path], laters['fit'])):.2f}x"
+                      if "fit" in laters else "")
             vs_floor = f"{median[path] / median['floor']:.2f}x" if "floor" in median else ""
             each = ", ".join(f"{s:.1f}" for s in laters[path])
             print(f"| {job} | {n:,} | {path} | {statistics.median(firsts[path]):.1f} | {median[path]:.2f} | {each} |"
-                  f" {vs_fit} | {vs_floor} |", flush=True)
+                  f" {vs_fit} | {paired} | {vs_floor} |", flush=True)
     print(f"load average at end: {os.getloadavg()[0]:.1f}")
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import math
 import os
 import shutil
@@ -114,7 +113,9 @@ def released_graphs():
         for name in set(registry or ()) - before:
             if name.startswith("CustomGradient-"):
                 del registry[name]
-        gc.collect()
+        # No gc.collect() here: the next run's start() clears the Keras session, which collects (a full
+        # collection costs 0.2 s among TensorFlow's objects, twice per trial before), and a process that
+        # ends after its run needs none.
 
 
 def _train_keras(experiment: Experiment, run_dir: Path, resume: bool, verbose: int, dataset) -> RunResult:

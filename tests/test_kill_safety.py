@@ -32,21 +32,29 @@ EXPERIMENT = Experiment(name="killed", data=DataConfig(name="synthetic", shape=(
                         train=TrainConfig(epochs=40, batch_size=32, histogram_freq=0), seed=5)
 
 
-def config_written(runs_dir) -> int | None:
-    """When the run's config.json was last written (the trainer rewrites it as training starts)."""
-    found = list(runs_dir.glob(f"{EXPERIMENT.name}/*/{runs.CONFIG}"))
-    return found[0].stat().st_mtime_ns if found else None
+def epoch_checkpointed(runs_dir) -> int:
+    """The last epoch whose checkpoint the run has written (0 before the first)."""
+    for state in runs_dir.glob(f"{EXPERIMENT.name}/*/{runs.CHECKPOINTS}/{runs.STATE}"):
+        try:
+            return json.loads(state.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):  # replaced between glob and read
+            pass
+    return 0
 
 
-def start_and_kill(command: list[str], runs_dir, delay: float) -> bool:
-    """Start `command`; once it has (re)written config.json, i.e. start-up is over, SIGKILL it
-    `delay` s later. True if it was killed, False if it ended first."""
-    before = config_written(runs_dir)
+def start_and_kill(command: list[str], runs_dir, epoch: int, delay: float) -> bool:
+    """Start `command`; once it has written its own checkpoint of `epoch` or later (a resumed
+    run, at least one), SIGKILL it `delay` s later.
+    True if it was killed, False if it ended first.
+
+    The moment is counted in epochs, not seconds from the start: on a fast machine the
+    whole run takes less than a fixed delay, and the kills would land after it ended."""
+    epoch = max(epoch, epoch_checkpointed(runs_dir) + 1)
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     process = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 120
-    while process.poll() is None and time.monotonic() < deadline and config_written(runs_dir) in (None, before):
-        time.sleep(0.02)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline and epoch_checkpointed(runs_dir) < epoch:
+        time.sleep(0.005)
     try:
         process.wait(timeout=delay)
         return False
@@ -68,8 +76,9 @@ def test_three_random_kills_leave_whole_files_and_the_uninterrupted_result(tmp_p
     rng = random.Random(0)
     command = [sys.executable, "-m", "nnkeras", "run", str(experiment_file), "--runs-dir", str(runs_dir)]
     run_dir, killed = None, 0
-    for round_ in range(3):
-        killed += start_and_kill(command, runs_dir, rng.uniform(0.0, 3.0))
+    # Three kills at rising epochs, each somewhere inside the epoch that follows its checkpoint.
+    for round_, epoch in enumerate(sorted(rng.sample(range(1, EXPERIMENT.train.epochs - 5), 3))):
+        killed += start_and_kill(command, runs_dir, epoch, rng.uniform(0.0, 0.05))
         run_dir = run_dir or next((runs_dir / "killed").iterdir())
         found = audit(run_dir)
         state = run_dir / runs.CHECKPOINTS / runs.STATE
@@ -79,7 +88,7 @@ def test_three_random_kills_leave_whole_files_and_the_uninterrupted_result(tmp_p
         if runs.is_complete(run_dir):
             break
         command = [sys.executable, "-m", "nnkeras", "run", "--resume", str(run_dir)]
-    assert killed >= 1, "every run ended before its kill: the test checked nothing"
+    assert killed == 3, f"only {killed} of 3 runs were killed before they ended"
     if not runs.is_complete(run_dir):
         finished = subprocess.run(command, cwd=REPO, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
                                   capture_output=True, text=True, timeout=300)

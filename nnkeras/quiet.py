@@ -69,9 +69,6 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
         self._finding = False
 
     def find_spec(self, name, path=None, target=None):
-        if self.loading and name.partition(".")[0] in NOT_IMPORTED_WITH_TENSORFLOW:
-            raise ModuleNotFoundError(f"No module named '{name}' (not imported with TensorFlow by nnkeras)",
-                                      name=name)
         if self._finding or self.loading or name not in ("tensorflow", "keras"):
             return None
         self._finding = True  # importlib.util.find_spec below must not come back here
@@ -95,7 +92,7 @@ class _QuietLoader(importlib.abc.Loader):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # what TensorFlow's own logger does honour
         self.finder.loading = True
         try:
-            with _stderr_filtered(without_notices):
+            with _stderr_filtered(without_notices), hidden(NOT_IMPORTED_WITH_TENSORFLOW, "TensorFlow"):
                 self.loader.exec_module(module)  # keras's imports tensorflow: the same capture
                 sys.modules["tensorflow"].config.list_physical_devices("GPU")  # the CUDA build looks for a GPU here
         finally:
@@ -104,6 +101,30 @@ class _QuietLoader(importlib.abc.Loader):
                 sys.meta_path.remove(self.finder)  # one import only
         module.__loader__ = module.__spec__.loader = self.loader  # the module looks as if imported plainly
         logging.getLogger("tensorflow").addFilter(_drop_retracing_warnings)
+
+
+class _Hidden(importlib.abc.MetaPathFinder):
+    def __init__(self, names: tuple[str, ...], importer: str):
+        self.names, self.importer = names, importer
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] in self.names:
+            raise ModuleNotFoundError(f"No module named '{name}' (not imported with {self.importer} by nnkeras)",
+                                      name=name)
+        return None
+
+
+@contextlib.contextmanager
+def hidden(names: tuple[str, ...], importer: str):
+    """While the block runs, importing a package of `names`, or a module of one, not imported yet fails as if it
+    were not installed: a library that imports it only in case (`try: import sklearn except ImportError`) goes
+    on without it."""
+    finder = _Hidden(names, importer)
+    sys.meta_path.insert(0, finder)
+    try:
+        yield
+    finally:
+        sys.meta_path.remove(finder)
 
 
 def _drop_retracing_warnings(record: logging.LogRecord) -> bool:

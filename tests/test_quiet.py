@@ -51,6 +51,25 @@ def test_tensorflow_imported_through_quiet_writes_nothing_to_stderr():
                         + without_sklearn) == ""
 
 
+BAYESIAN = """
+import sys
+from nnkeras.quiet import import_tensorflow
+tf = import_tensorflow()
+from nnkeras.tuning import jobs
+from nnkeras.tuning.tuner import make_oracle
+assert 'sklearn' not in sys.modules and 'scipy.optimize' not in sys.modules, 'Keras Tuner imported them'
+job = jobs.prepare(jobs.load_job('mnist_mlp'), [], tuner='bayesian')
+oracle = make_oracle(job, 'bayesian')
+oracle._make_gpr()  # the Gaussian process needs scikit-learn
+from keras_tuner.src.tuners import bayesian
+assert bayesian.scipy.optimize.minimize
+"""
+
+
+def test_keras_tuner_comes_without_scikit_learn_and_scipy_until_the_bayesian_tuner_asks():
+    assert fresh_python(BAYESIAN) == ""
+
+
 GROUP = '''
 from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig
 

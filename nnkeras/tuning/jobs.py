@@ -106,9 +106,7 @@ def check_space(job: Job) -> list[str]:
     range, an empty choice, a key that names no config field, an hp that
     shadows a trials.csv column.
     """
-    import keras_tuner
-
-    hp = keras_tuner.HyperParameters()
+    hp = import_keras_tuner().HyperParameters()
     try:
         mapping = job.space(hp)
     except (ValueError, TypeError) as exc:
@@ -123,6 +121,36 @@ def check_space(job: Job) -> list[str]:
                               f" trials.csv column ({', '.join(TRIAL_COLUMNS)})")
     trial_experiment(job, hp)  # the defaults must make a valid experiment
     return list(mapping)
+
+
+def import_keras_tuner():
+    """`keras_tuner`, without the scikit-learn and SciPy its Bayesian tuner imports in case.
+
+    Keras Tuner imports every tuner up front, and with them scikit-learn and
+    scipy.optimize: 0.5 s of CPU at the start of every search (after Keras,
+    which has loaded SciPy's core). Only the Bayesian tuner needs them;
+    make_oracle loads them for that one (`for_bayesian`).
+    """
+    from nnkeras.quiet import hidden
+
+    with hidden(BAYESIAN_NEEDS, "Keras Tuner"):
+        import keras_tuner
+    return keras_tuner
+
+
+BAYESIAN_NEEDS = ("sklearn", "scipy")  # what `import_keras_tuner` keeps from Keras Tuner, until `for_bayesian`
+
+
+def for_bayesian() -> None:
+    """Give Keras Tuner's Bayesian tuner the scikit-learn and SciPy that import_keras_tuner kept from it."""
+    from keras_tuner.src.tuners import bayesian
+
+    if bayesian.sklearn is None or bayesian.scipy is None:
+        import scipy.optimize
+        import sklearn.exceptions
+        import sklearn.gaussian_process
+
+        bayesian.sklearn, bayesian.scipy = sklearn, scipy
 
 
 def trial_experiment(job: Job, hp) -> Experiment:

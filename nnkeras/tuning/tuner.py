@@ -21,14 +21,14 @@ import shutil
 from datetime import datetime
 from pathlib import Path
 
-import keras_tuner as kt
-
 from nnkeras import runs
 from nnkeras.tuning import results
 from nnkeras.callbacks import write_hparams
 from nnkeras.config import flat
 from nnkeras.errors import NNKerasError
-from nnkeras.tuning.jobs import HYPERBAND_EPOCHS, Job, trial_experiment
+from nnkeras.tuning.jobs import HYPERBAND_EPOCHS, Job, import_keras_tuner, trial_experiment, for_bayesian
+
+kt = import_keras_tuner()
 
 RUNNING = kt.engine.trial.TrialStatus.RUNNING
 CONTINUED_FROM = "continued_from.json"  # a Hyperband trial that starts from an earlier trial's model
@@ -133,6 +133,7 @@ def make_oracle(job: Job, tuner: str):
         oracle.max_trials = job.max_trials  # a cap, so tuners compare on the same number of trials
         oracle.epochs_hp = epochs_hp(job)
     elif tuner == "bayesian":
+        for_bayesian()
         # A third of the budget explores at random before the Gaussian process proposes.
         oracle = oracle_class(max_trials=job.max_trials, num_initial_points=max(2, job.max_trials // 3), **common)
     else:

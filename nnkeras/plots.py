@@ -11,39 +11,72 @@ import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only; no display needed
-import matplotlib.ticker  # noqa: E402
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+from nnkeras import runs
 
-from nnkeras import runs  # noqa: E402
+# Figures are drawn with matplotlib's object-oriented API: a Figure on its own Agg canvas, no pyplot
+# (no global figure manager to close, no backend to pick: files only, no display needed). The two
+# figures of every run (learning curves, confusion matrix) are laid out with fixed margins computed
+# here, not by tight_layout, which draws every text once more to measure it (a third of a figure's
+# time; benchmarks/README.md, "Whole process"); the figures of reports and searches keep tight_layout.
+
+
+def new_figure(figsize) -> Figure:
+    """A figure on an Agg canvas of its own (nothing global: it is freed when dropped)."""
+    fig = Figure(figsize=figsize)
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def png_bytes(fig) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
     return buffer.getvalue()
+
+
+def _column(history: list[dict], key: str) -> list | None:
+    """One metric per epoch from history rows, or None when no row has it (as a missing frame column)."""
+    if not any(key in row for row in history):
+        return None
+    return [row.get(key, np.nan) for row in history]
+
 
 def plot_learning_curves(history: list[dict], path: Path) -> None:
     """Loss and accuracy per epoch, training against validation."""
-    frame = pd.DataFrame(history)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    fig.subplots_adjust(left=0.1, right=0.98, bottom=0.13, top=0.88, wspace=0.3)  # provisional: ticks need a size
+    axes = fig.subplots(1, 2)
+    epochs = _column(history, "epoch")
     for ax, metric in zip(axes, ("loss", "accuracy")):
         for prefix, label in (("", "train"), ("val_", "validation")):
-            if prefix + metric in frame:
-                ax.plot(frame["epoch"], frame[prefix + metric], marker="o", label=label)
+            values = _column(history, prefix + metric)
+            if values is not None:
+                ax.plot(epochs, values, marker="o", label=label)
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle("Learning curves")
-    fig.tight_layout()
+    # Room left of each panel for its y tick labels ("0.0010", "-0.00010") and its y label, from the
+    # labels' text (no drawing needed to know it), 0.64 em per character at 10 points.
+    margins = [_tick_label_inches(ax.yaxis) + 0.45 for ax in axes]
+    left, right = margins[0] / 10, 0.98
+    width = (right - left - margins[1] / 10) / 2
+    fig.subplots_adjust(left=left, right=right, wspace=margins[1] / 10 / width)
     runs.write_atomic(path, png_bytes(fig))
+
+
+def _tick_label_inches(axis, fontsize: float = 10) -> float:
+    """About how wide the axis's widest tick label is, in inches, from its text."""
+    labels = axis.get_major_formatter().format_ticks(axis.get_majorticklocs())
+    return max((len(text) for text in labels), default=1) * 0.64 * fontsize / 72
+
 
 # Beyond this many classes a confusion matrix is no figure anyone reads (one cell per pair, 0.05 inch
 # each at 100 classes) and drawing it costs minutes and gigabytes: such a run skips it (one line).
@@ -54,11 +87,26 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: st
     """Save the test-set confusion matrix; return the PNG bytes (also sent to TensorBoard)."""
     n = len(class_names)
     size = min(max(5, 0.5 * n + 2), 24)  # 24 inches (2,400 pixels) at most: about 50 labelled classes
-    fig, ax = plt.subplots(figsize=(size, size))
+    fontsize = 10 if n <= 40 else 6
+    rotation = 45 if n <= 40 else 90
+    # Margins in inches from the longest class name (DejaVu Sans: about 0.6 em per character), instead
+    # of tight_layout's measuring draw: y labels on the left, rotated x labels below, then the axis
+    # labels; the title above. A figure too small for its labels grows by them.
+    label = max((len(str(name)) for name in class_names), default=1) * 0.6 * fontsize / 72
+    line = fontsize / 72
+    if rotation == 45:
+        below, leftward = (label + line) * 0.71, label * 0.71  # a 45-degree label ends left of its tick
+    else:
+        below, leftward = label, 0.0
+    left = max(label + 0.15, leftward) + 0.4  # tick and pad, then the axis label
+    bottom, top, right = below + 0.15 + 0.4, 0.45, 0.2
+    width, height = max(size, left + right + 2.5), max(size, bottom + top + 2.5)
+    fig = new_figure((width, height))
+    fig.subplots_adjust(left=left / width, right=1 - right / width, bottom=bottom / height, top=1 - top / height)
+    ax = fig.subplots()
     ax.imshow(matrix, cmap="Blues")
     ticks = np.arange(n)
-    fontsize = 10 if n <= 40 else 6
-    ax.set_xticks(ticks, class_names, rotation=45 if n <= 40 else 90, ha="right", fontsize=fontsize)
+    ax.set_xticks(ticks, class_names, rotation=rotation, ha="right", fontsize=fontsize)
     ax.set_yticks(ticks, class_names, fontsize=fontsize)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
@@ -68,7 +116,6 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: st
         for (i, j), count in np.ndenumerate(matrix):
             ax.text(j, i, str(count), ha="center", va="center", fontsize=8,
                     color="white" if count > threshold else "black")
-    fig.tight_layout()
     png = png_bytes(fig)
     runs.write_atomic(path, png)
     return png
@@ -76,8 +123,11 @@ def plot_confusion_matrix(matrix: np.ndarray, class_names, path: Path, title: st
 def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) -> None:
     """Overlaid learning curves of several runs: validation solid, training dashed,
     so a widening gap (overfitting) is visible per variant."""
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for (name, history), color in zip(histories.items(), plt.cm.tab10.colors * 3):
+    import pandas as pd
+
+    fig = new_figure((12, 4.5))
+    axes = fig.subplots(1, 2)
+    for (name, history), color in zip(histories.items(), matplotlib.colormaps["tab10"].colors * 3):
         frame = pd.DataFrame(history)
         for ax, metric in zip(axes, ("loss", "accuracy")):
             if f"val_{metric}" in frame:
@@ -97,9 +147,12 @@ def plot_comparison(histories: dict[str, list[dict]], path: Path, title: str) ->
 def plot_runs_report(test_accuracy: dict[str, float], histories: dict[str, list[dict]], path: Path) -> None:
     """`nnkeras report`'s figure (report.png): each run's test accuracy as a bar, and the
     validation accuracy per epoch of every run overlaid, in the same colour per run."""
+    import pandas as pd
+
     names = list(dict.fromkeys([*test_accuracy, *histories]))
-    colors = dict(zip(names, plt.cm.tab10.colors * (len(names) // 10 + 1)))
-    fig, (bars, curves) = plt.subplots(1, 2, figsize=(13, max(4.5, 0.25 * len(names) + 2)))
+    colors = dict(zip(names, matplotlib.colormaps["tab10"].colors * (len(names) // 10 + 1)))
+    fig = new_figure((13, max(4.5, 0.25 * len(names) + 2)))
+    bars, curves = fig.subplots(1, 2)
     bars.barh(list(test_accuracy), list(test_accuracy.values()), color=[colors[n] for n in test_accuracy])
     for y, value in enumerate(test_accuracy.values()):
         bars.text(value, y, f" {value:.4f}", va="center", fontsize=8)
@@ -131,14 +184,15 @@ def plot_gradient_norms(rows: list[dict], path: Path, title: str) -> None:
     epochs. Both on a log scale, since the norms span orders of magnitude.
     """
     layers = [key for key in rows[0] if key != "epoch"]
-    fig, (by_depth, by_epoch) = plt.subplots(1, 2, figsize=(12, 4.5))
-    colors = plt.cm.viridis([i / max(len(rows) - 1, 1) for i in range(len(rows))])
+    fig = new_figure((12, 4.5))
+    by_depth, by_epoch = fig.subplots(1, 2)
+    colors = matplotlib.colormaps["viridis"]([i / max(len(rows) - 1, 1) for i in range(len(rows))])
     for row, color in zip(rows, colors):
         by_depth.plot(range(1, len(layers) + 1), [row[k] for k in layers], marker="o", color=color,
                       label=f"epoch {int(row['epoch'])}")
     by_depth.set_xticks(range(1, len(layers) + 1), layers, rotation=45, ha="right")
     by_depth.set_xlabel("layer (input side left)")
-    for layer, color in zip(layers, plt.cm.plasma([i / max(len(layers) - 1, 1) for i in range(len(layers))])):
+    for layer, color in zip(layers, matplotlib.colormaps["plasma"]([i / max(len(layers) - 1, 1) for i in range(len(layers))])):
         by_epoch.plot([row["epoch"] for row in rows], [row[layer] for row in rows], color=color, label=layer)
     by_epoch.set_xlabel("epoch")
     for ax in (by_depth, by_epoch):
@@ -153,7 +207,8 @@ def plot_gradient_norms(rows: list[dict], path: Path, title: str) -> None:
 def plot_tuner_comparison(curves: dict[str, pd.DataFrame], path: Path, job_name: str, objective: str) -> None:
     """Best score so far against trials and against epochs spent, one line per tuner
     (`curves`: tuner -> frame with trial_number, epochs_spent, best)."""
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig = new_figure((11, 4.2))
+    axes = fig.subplots(1, 2)
     for tuner, curve in curves.items():
         axes[0].step(curve["trial_number"], curve["best"], where="post", marker="o", label=tuner)
         axes[1].step(curve["epochs_spent"], curve["best"], where="post", marker="o", label=tuner)

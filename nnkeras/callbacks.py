@@ -1,8 +1,10 @@
 """Callbacks and TensorBoard extras used by the trainer.
 
-`RunCheckpoint` is the run's memory between processes: after every epoch it
-saves the model (with its optimizer state), the history, the best validation
-loss and the early-stopping counter. Keras's own EarlyStopping and
+`RunCheckpoint` is the run's memory between processes: it saves the model
+(with its optimizer state), the history, the best validation loss and the
+early-stopping counter, after the last epoch and after any epoch that ends
+`train.checkpoint_seconds` after the previous checkpoint (after every epoch
+when epochs are longer than that, or the setting is 0). Keras's own EarlyStopping and
 BackupAndRestore would each keep half of that and EarlyStopping forgets its
 patience counter on restart, so one callback keeps all of it, atomically.
 """
@@ -27,13 +29,17 @@ HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy", "lea
 class RunCheckpoint(keras.callbacks.Callback):
     """Checkpoint, best model, history and early stopping on `val_loss`, kill-safe."""
 
-    def __init__(self, run_dir: Path, state: dict, patience: int):
+    def __init__(self, run_dir: Path, state: dict, patience: int, every_seconds: float = 0.0):
         super().__init__()
         self.run_dir = Path(run_dir)
         self.folder = self.run_dir / runs.CHECKPOINTS
         self.state = state
         self.patience = patience
-        self._epoch_start = 0.0
+        # A checkpoint costs about as much as an epoch of a small model (a model save and three fsyncs):
+        # short epochs are checkpointed once per `every_seconds`, the best among them kept in memory meanwhile.
+        self.every_seconds = every_seconds
+        self._epoch_start = self._saved_at = 0.0
+        self._best = None  # the values of save_variables() at a best epoch not checkpointed yet
 
     @staticmethod
     def fresh_state() -> dict:
@@ -50,6 +56,10 @@ class RunCheckpoint(keras.callbacks.Callback):
         if saved and len(saved) == len(variables):
             for variable, value in zip(variables, saved):
                 variable.assign(np.asarray(value, dtype=variable.dtype))
+
+        self._saved_at = time.perf_counter()
+        if type(self.model.distribute_strategy).__name__ != "_DefaultDistributionStrategy":
+            self.every_seconds = 0.0  # tf.distribute's workers decide alike only epoch by epoch: every epoch
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.perf_counter()
@@ -76,7 +86,15 @@ class RunCheckpoint(keras.callbacks.Callback):
         elif self.patience and state["wait"] >= self.patience:
             state["stop_reason"] = "stopped_early"
             self.model.stop_training = True
-        self._save(epoch + 1, improved)
+        last = state["stop_reason"] or epoch + 1 >= self.params.get("epochs", math.inf)
+        if last or time.perf_counter() - self._saved_at >= self.every_seconds:
+            self._save(epoch + 1, improved)
+        elif improved:  # this epoch's model is the best, but it gets no checkpoint of its own
+            self._best = [keras.ops.convert_to_numpy(v) for v in save_variables(self.model)]
+
+    def on_train_end(self, logs=None):
+        if self.state["epoch"] < len(self.state["history"]):  # stopped by someone else after an unsaved epoch
+            self._save(len(self.state["history"]), improved=False)
 
     def _save(self, epochs_done: int, improved: bool) -> None:
         # Model first under a new name (and its copy as the best model), then
@@ -85,10 +103,16 @@ class RunCheckpoint(keras.callbacks.Callback):
         # run trains that epoch again and rewrites its history row and best
         # model). History after the state would lose the last row for good: a
         # run whose state says "done" is never fitted again.
+        # The best model of the state about to be written is on disk first: a byte copy of this
+        # checkpoint if this epoch is the best, else, for a best epoch since the last checkpoint,
+        # that epoch's model, saved from the values kept in memory.
         name = f"epoch-{epochs_done:04d}.keras"
         runs.save_model_atomic(self.model, self.folder / name)
         if improved:  # a byte copy: saving the model twice costs as much as the epoch of a small model
             runs.write_atomic(self.folder / runs.BEST, (self.folder / name).read_bytes())
+        elif self._best is not None:
+            self._save_best_from_memory()
+        self._best = None
         generators = [keras.ops.convert_to_numpy(v).tolist() for v in seed_generator_states(self.model)]
         self.state.update(epoch=epochs_done, checkpoint=name, seed_generators=generators)
         write_history(self.run_dir / runs.HISTORY, self.state["history"])
@@ -98,6 +122,24 @@ class RunCheckpoint(keras.callbacks.Callback):
         for old in self.folder.glob("epoch-*.keras"):
             if old.name != name:
                 old.unlink(missing_ok=True)
+        self._saved_at = time.perf_counter()
+
+    def _save_best_from_memory(self) -> None:
+        """best.keras from the values kept at the best epoch; the model gets its own values back after."""
+        variables = save_variables(self.model)
+        current = [keras.ops.convert_to_numpy(v) for v in variables]
+        try:
+            for variable, value in zip(variables, self._best):
+                variable.assign(value)
+            runs.save_model_atomic(self.model, self.folder / runs.BEST)
+        finally:
+            for variable, value in zip(variables, current):
+                variable.assign(value)
+
+
+def save_variables(model) -> list:
+    """What model.save writes of a compiled model: its weights and its optimizer's state."""
+    return [*model.weights, *model.optimizer.variables]
 
 
 def seed_generator_states(model) -> list:

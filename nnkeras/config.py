@@ -98,6 +98,12 @@ class TrainConfig:
     histogram_freq: int = field(
         default=1, metadata=_rule("TensorBoard weight histograms every N epochs (0 = off)", min=0)
     )
+    checkpoint_seconds: float = field(
+        default=2.0,
+        metadata=_rule("kill safety: checkpoint after the first epoch that ends this many seconds after the last"
+                       " checkpoint, and always after the last epoch (0 = after every epoch); a kill loses at most"
+                       " this plus the epoch under way", min=0.0, max=86400.0),
+    )
     fast_path: bool = field(
         default=True, metadata=_rule("whole epochs in one graph call when the data fits in memory (false: model.fit)")
     )

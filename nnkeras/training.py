@@ -171,7 +171,7 @@ def _fit(model, data, experiment: Experiment, run_dir: Path, state: dict, verbos
     callbacks = [
         keras.callbacks.TerminateOnNaN(),
         keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
-        RunCheckpoint(run_dir, state, patience=cfg.patience),
+        RunCheckpoint(run_dir, state, patience=cfg.patience, every_seconds=cfg.checkpoint_seconds),
     ]
     if cfg.gradient_norms:  # opt-in: one more forward and backward pass per epoch, on a fixed batch
         from nnkeras.callbacks import GradientNorms

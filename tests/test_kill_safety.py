@@ -29,7 +29,8 @@ from kill_safety import audit  # noqa: E402  (the benchmark's file checks, not a
 # Dropout: the resumed run must also continue the dropout masks exactly.
 EXPERIMENT = Experiment(name="killed", data=DataConfig(name="synthetic", shape=(6, 6, 1), num_classes=3, size=400),
                         model=ModelConfig(name="mlp", params={"hidden": (16,), "dropout": 0.2}),
-                        train=TrainConfig(epochs=40, batch_size=32, histogram_freq=0), seed=5)
+                        train=TrainConfig(epochs=40, batch_size=32, histogram_freq=0, checkpoint_seconds=0),
+                        seed=5)  # a checkpoint every epoch: kills land between any two
 
 
 def epoch_checkpointed(runs_dir) -> int:

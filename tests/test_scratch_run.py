@@ -186,7 +186,7 @@ def test_killed_scratch_run_resumes_with_each_epoch_once_in_tensorboard(tmp_path
 
     import tensorflow as tf
 
-    runs_dir, slow = tmp_path / "runs", experiment(epochs=40)
+    runs_dir, slow = tmp_path / "runs", experiment(epochs=40, checkpoint_seconds=0)  # a checkpoint every epoch
     experiment_file = tmp_path / "long_scratch.py"
     experiment_file.write_text("from nnkeras import Experiment\n"
                                f"EXPERIMENT = Experiment.from_dict({json.loads(slow.to_json())!r})\n")

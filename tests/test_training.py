@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import types
 
 import numpy as np
 import pytest
@@ -168,7 +169,7 @@ def test_killed_run_resumes_and_matches_an_uninterrupted_one(tmp_path, smoke_run
     """SIGKILL a real `nnkeras run` after its first epoch, then `--resume` it."""
     from nnkeras.training import train
 
-    experiment = smoke_experiment(epochs=6)
+    experiment = smoke_experiment(epochs=6, checkpoint_seconds=0)  # a checkpoint every epoch, one to kill after
     experiment_file = tmp_path / "long.py"
     experiment_file.write_text(
         "from nnkeras import DataConfig, Experiment, ModelConfig, TrainConfig\n"
@@ -236,3 +237,46 @@ def test_diverging_run_stops_and_keeps_its_best_finite_model(tmp_path):
     assert result.metrics["epochs_run"] < 30
     assert result.metrics["best_epoch"] == 1
     assert np.isfinite(result.metrics["test_loss"])
+
+
+def test_checkpoints_once_per_checkpoint_seconds_keep_the_best_model_and_resume_bit_identical(tmp_path, monkeypatch):
+    """Short epochs are checkpointed once per train.checkpoint_seconds: the best model of an epoch
+    without a checkpoint is kept in memory and written with the next one, and a run stopped
+    between checkpoints resumes to the result of a run checkpointed after every epoch."""
+    from nnkeras import callbacks, models
+    from nnkeras.training import train
+
+    # A learning rate that overfits the small set: val_loss turns up before the last epoch.
+    every = smoke_experiment(epochs=12, patience=0, learning_rate=0.05, checkpoint_seconds=0)
+    straight = train(every, tmp_path / "every")
+    assert straight.metrics["best_epoch"] < straight.metrics["epochs_run"]  # the in-memory best is exercised
+
+    clock = iter(range(10**6))  # the callback's clock moves one second per reading: checkpoints at fixed epochs
+    monkeypatch.setattr(callbacks, "time", types.SimpleNamespace(perf_counter=lambda: float(next(clock))))
+    end_of_epoch, saved = callbacks.RunCheckpoint.on_epoch_end, []
+
+    def killed_after_epoch_8(self, epoch, logs=None):
+        before = self.state["epoch"]
+        end_of_epoch(self, epoch, logs)
+        saved.append(self.state["epoch"] != before)
+        if epoch + 1 == 8:
+            raise KeyboardInterrupt  # the kill: what the last checkpoint holds is all that is left
+
+    monkeypatch.setattr(callbacks.RunCheckpoint, "on_epoch_end", killed_after_epoch_8)
+    from_memory, best_from_memory = [], callbacks.RunCheckpoint._save_best_from_memory
+    monkeypatch.setattr(callbacks.RunCheckpoint, "_save_best_from_memory",
+                        lambda self: from_memory.append(1) or best_from_memory(self))
+    throttled = dataclasses.replace(every, train=dataclasses.replace(every.train, checkpoint_seconds=5.0))
+    with pytest.raises(KeyboardInterrupt):
+        train(throttled, tmp_path / "throttled")
+    assert 1 < saved.count(True) < len(saved)  # some epochs were checkpointed, not all
+    monkeypatch.undo()
+    monkeypatch.setattr(callbacks.RunCheckpoint, "_save_best_from_memory",
+                        lambda self: from_memory.append(1) or best_from_memory(self))
+    resumed = train(throttled, tmp_path / "throttled", resume=True)
+    assert from_memory  # a best epoch without its own checkpoint was written from memory
+    for key in ("test_loss", "test_accuracy", "epochs_run", "best_epoch", "best_val_loss"):
+        assert resumed.metrics[key] == straight.metrics[key], key
+    for a, b in zip(models.load_model(tmp_path / "throttled" / runs.MODEL).get_weights(),
+                    models.load_model(tmp_path / "every" / runs.MODEL).get_weights()):
+        assert np.array_equal(a, b)

@@ -22,7 +22,7 @@ from nnkeras import cli, report, runs
 from nnkeras.tuning import jobs as tuning
 from nnkeras.tuning import results as tuning_results
 from nnkeras.tuning import search as tuning_search
-from nnkeras.config import flat, smoke
+from nnkeras.config import TrainConfig, flat, smoke
 from nnkeras.errors import ConfigError, NNKerasError
 from nnkeras.tuning.tuner import make_oracle
 from conftest import run_cli
@@ -34,7 +34,7 @@ EXPERIMENT = Experiment(
     name="{name}",
     data=DataConfig(name="synthetic", shape=(8,), num_classes=3, size=200),
     model=ModelConfig(name="mlp", params={{"hidden": (16,)}}),
-    train=TrainConfig(epochs={epochs}, histogram_freq=0, optimizer="{optimizer}"),
+    train=TrainConfig(epochs={epochs}, histogram_freq=0, optimizer="{optimizer}", checkpoint_seconds={seconds}),
 )
 MAX_TRIALS = {trials}
 MAX_FAILURES = {failures}
@@ -48,10 +48,11 @@ SPACE = ('{"model.hidden": (hp.Int("units", 4, 32, step=4),),'
          ' "train.batch_size": hp.Choice("batch_size", [16, 32, 64])}')
 
 
-def write_job(folder, name, space=SPACE, *, epochs=3, trials=4, failures=3, optimizer="adam"):
+def write_job(folder, name, space=SPACE, *, epochs=3, trials=4, failures=3, optimizer="adam",
+              checkpoint_seconds=TrainConfig.checkpoint_seconds):
     path = folder / f"{name}.py"
     path.write_text(JOB.format(name=name, space=space, epochs=epochs, trials=trials, failures=failures,
-                               optimizer=optimizer))
+                               optimizer=optimizer, seconds=checkpoint_seconds))
     return path
 
 

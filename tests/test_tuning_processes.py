@@ -58,7 +58,7 @@ def completed_trials(folder) -> set[str]:
 
 
 def test_sigkill_mid_trial_then_the_same_command_continues_and_reruns_no_finished_trial(tmp_path):
-    job = write_job(tmp_path, "killed", epochs=4, trials=3)
+    job = write_job(tmp_path, "killed", epochs=4, trials=3, checkpoint_seconds=0)  # a trial checkpointed mid-way
     runs_dir = tmp_path / "runs"
     folder = runs_dir / "search" / "killed" / "random"
     search = start(tune_command(job, runs_dir))

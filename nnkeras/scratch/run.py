@@ -137,8 +137,9 @@ class ScratchCheckpoint(RunCheckpoint):
     any moment leaves a state.json whose NumPy file exists.
     """
 
-    def __init__(self, run_dir: Path, state: dict, patience: int, net: MLP | Network, optimizer):
-        super().__init__(run_dir, state, patience)
+    def __init__(self, run_dir: Path, state: dict, patience: int, net: MLP | Network, optimizer,
+                 every_seconds: float = 0.0):
+        super().__init__(run_dir, state, patience, every_seconds)
         self.net, self.optimizer = net, optimizer
 
     def _save(self, epochs_done: int, improved: bool) -> None:
@@ -185,7 +186,7 @@ def _fit(net, optimizer, twin, splits, experiment: Experiment, run_dir: Path, st
     x, t = splits["train"]
     begin_logging(run_dir, experiment, twin, state["epoch"])
     chosen = [keras.callbacks.TensorBoard(log_dir=str(tb_dir), histogram_freq=cfg.histogram_freq),
-              ScratchCheckpoint(run_dir, state, cfg.patience, net, optimizer)]
+              ScratchCheckpoint(run_dir, state, cfg.patience, net, optimizer, cfg.checkpoint_seconds)]
     if cfg.gradient_norms:
         chosen.insert(1, ScratchGradientNorms(run_dir, net, x[:GRADIENT_BATCH], t[:GRADIENT_BATCH]))
     steps = math.ceil(len(x) / cfg.batch_size)

@@ -309,7 +309,8 @@ def main() -> int:
     load = open("/proc/loadavg").read().split()[:3]
     print(f"{len(cases)} cases, {datetime.datetime.now():%Y-%m-%d %H:%M}, load {' '.join(load)}", flush=True)
     root = Path(tempfile.mkdtemp(prefix="nnkeras-hostile-"))
-    os.chdir(root)
+    args.json, args.results = (args.json and Path(args.json).resolve()), (args.results and Path(args.results).resolve())
+    os.chdir(root)  # relative --json/--results paths were resolved against the caller's folder above
     rows = []
     try:
         fx = Fixtures(root / "fixtures")

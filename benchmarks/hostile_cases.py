@@ -615,8 +615,22 @@ def holder_named(ctx: Ctx, results) -> str | None:
 
 def kill_then_resume(ctx: Ctx, argv):
     """SIGKILL a --resume mid-way; the next --resume must not find the run locked."""
-    first = start(argv)
-    time.sleep(14)
+    state = Path(argv[2]) / "checkpoints" / "state.json"
+
+    def epoch() -> int:
+        try:
+            return json.loads(state.read_text())["epoch"]
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    # Killed once it has checkpointed an epoch of its own (it holds the lock then), not after a
+    # fixed sleep: on a fast machine the 400 epochs ended inside the sleep and nothing was killed.
+    resumed_from, first, deadline = epoch(), start(argv), time.monotonic() + 120
+    while first.poll() is None and time.monotonic() < deadline and epoch() <= resumed_from:
+        time.sleep(0.02)
+    if first.poll() is not None:
+        first.communicate()
+        return Result(first.returncode, problem="the resume ended before it could be killed: nothing was checked")
     kill_group(first)
     first.communicate()
     return run(argv, timeout=120)
